@@ -1,0 +1,39 @@
+/**
+ * The `ratestream` command line: one sub-command per job. Exit codes (SPEC §6):
+ * 0 success, 1 a check found a problem, 2 bad usage, bad input or a service that
+ * cannot be reached, always with a message on stderr.
+ */
+import { Command, CommanderError } from "commander";
+import { RatestreamError } from "../errors.js";
+import { registerCheckCommand } from "./check.js";
+
+export const EXIT = { ok: 0, problemFound: 1, usage: 2 } as const;
+
+export function buildProgram(): Command {
+  const program = new Command("ratestream")
+    .description("Prepaid call rating: Kafka CDRs rated, balances debited in Redis, ledger in Postgres.")
+    .showHelpAfterError()
+    .exitOverride();
+  registerCheckCommand(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv, { from: "user" });
+    return process.exitCode === undefined ? EXIT.ok : Number(process.exitCode);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and --version are successes; every other parse failure is bad usage.
+      return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    if (err instanceof RatestreamError) {
+      process.stderr.write(`ratestream: ${err.message}\n`);
+      return EXIT.usage;
+    }
+    process.stderr.write(`ratestream: ${err instanceof Error ? err.message : String(err)}\n`);
+    return EXIT.usage;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));
