@@ -1,0 +1,157 @@
+import kafkajs from "kafkajs";
+import type { Logger } from "../../observability/logger.js";
+import { registerCompressionCodecs } from "./codecs.js";
+import type {
+  BatchHandler,
+  ConsumerOptions,
+  IncomingMessage,
+  KafkaAdmin,
+  KafkaClient,
+  KafkaConsumer,
+  KafkaProducer,
+  OutgoingMessage,
+} from "./types.js";
+
+const { Kafka, logLevel } = kafkajs;
+
+export interface KafkajsClientOptions {
+  brokers: string[];
+  clientId?: string;
+  logger: Logger;
+}
+
+/** KafkaClient on kafkajs 2.x, with snappy/lz4/zstd decoders installed. */
+export function createKafkajsClient(options: KafkajsClientOptions): KafkaClient {
+  registerCompressionCodecs();
+  const log = options.logger.child({ component: "kafka" });
+  const kafka = new Kafka({
+    clientId: options.clientId ?? "ratestream",
+    brokers: options.brokers,
+    // kafkajs logs through pino so every line is one JSON object like ours.
+    logLevel: logLevel.WARN,
+    logCreator:
+      () =>
+      ({ level, log: entry }) => {
+        const { message, ...rest } = entry;
+        if (level <= logLevel.ERROR) log.error(rest, message);
+        else log.warn(rest, message);
+      },
+    retry: { initialRetryTime: 100, retries: 8 },
+  });
+
+  return {
+    async producer(): Promise<KafkaProducer> {
+      // Idempotent producer: a retried send after a lost ack is not written twice.
+      const producer = kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: false,
+      });
+      await producer.connect();
+      return {
+        async send(topic: string, messages: OutgoingMessage[]) {
+          await producer.send({ topic, acks: -1, messages });
+        },
+        disconnect: () => producer.disconnect(),
+      };
+    },
+
+    async consumer(opts: ConsumerOptions): Promise<KafkaConsumer> {
+      const consumer = kafka.consumer({
+        groupId: opts.groupId,
+        maxBytesPerPartition: opts.maxBytesPerPartition ?? 4 * 1024 * 1024,
+        maxWaitTimeInMs: opts.maxWaitTimeMs ?? 500,
+        sessionTimeout: opts.sessionTimeoutMs ?? 30_000,
+        allowAutoTopicCreation: false,
+      });
+      await consumer.connect();
+      return {
+        subscribe: (topics: string[]) =>
+          consumer.subscribe({ topics, fromBeginning: opts.fromBeginning ?? true }),
+        run: (handler: BatchHandler) =>
+          consumer.run({
+            autoCommit: false,
+            eachBatchAutoResolve: false,
+            eachBatch: async (payload) => {
+              const { batch } = payload;
+              const isStale = () => payload.isStale();
+              if (batch.messages.length === 0) return;
+              await handler(
+                {
+                  topic: batch.topic,
+                  partition: batch.partition,
+                  highWatermark: batch.highWatermark,
+                  messages: batch.messages.map(toIncoming),
+                },
+                { heartbeat: () => payload.heartbeat(), isStale },
+              );
+              if (isStale()) return;
+              const last = batch.messages[batch.messages.length - 1]!;
+              await consumer.commitOffsets([
+                {
+                  topic: batch.topic,
+                  partition: batch.partition,
+                  offset: (BigInt(last.offset) + 1n).toString(),
+                },
+              ]);
+            },
+          }),
+        disconnect: () => consumer.disconnect(),
+      };
+    },
+
+    async admin(): Promise<KafkaAdmin> {
+      const admin = kafka.admin();
+      await admin.connect();
+      return {
+        async createTopics(topics) {
+          const existing = new Set(await admin.listTopics());
+          const missing = topics.filter((t) => !existing.has(t.topic));
+          if (missing.length === 0) return;
+          await admin.createTopics({
+            waitForLeaders: true,
+            topics: missing.map((t) => ({
+              topic: t.topic,
+              numPartitions: t.partitions,
+              replicationFactor: 1,
+              configEntries: Object.entries(t.config ?? {}).map(([name, value]) => ({ name, value })),
+            })),
+          });
+        },
+        deleteTopics: (topics) => admin.deleteTopics({ topics }),
+        listTopics: () => admin.listTopics(),
+        async endOffsets(topic) {
+          const offsets = await admin.fetchTopicOffsets(topic);
+          return offsets.map((o) => ({ partition: o.partition, offset: o.high })).sort(byPartition);
+        },
+        async committedOffsets(groupId, topic) {
+          const [entry] = await admin.fetchOffsets({ groupId, topics: [topic] });
+          return (entry?.partitions ?? [])
+            .map((p) => ({ partition: p.partition, offset: p.offset }))
+            .sort(byPartition);
+        },
+        disconnect: () => admin.disconnect(),
+      };
+    },
+  };
+}
+
+function byPartition(a: { partition: number }, b: { partition: number }): number {
+  return a.partition - b.partition;
+}
+
+function toIncoming(message: kafkajs.KafkaMessage): IncomingMessage {
+  const headers: Record<string, Buffer | undefined> = {};
+  for (const [name, value] of Object.entries(message.headers ?? {})) {
+    // Kafka allows a header to repeat; ratestream's headers never do, so keep the first.
+    const first = Array.isArray(value) ? value[0] : value;
+    headers[name] = first === undefined ? undefined : Buffer.from(first);
+  }
+  return {
+    offset: message.offset,
+    key: message.key,
+    value: message.value,
+    headers,
+    timestamp: message.timestamp,
+  };
+}

@@ -1,0 +1,19 @@
+import pg from "pg";
+
+/**
+ * A Postgres pool. `schema` sets the search_path of every connection so tests can
+ * give each suite its own schema on one shared database.
+ */
+export function createPool(databaseUrl: string, options: { schema?: string; max?: number } = {}): pg.Pool {
+  return new pg.Pool({
+    connectionString: databaseUrl,
+    max: options.max ?? 10,
+    connectionTimeoutMillis: 10_000,
+    options: options.schema ? `-c search_path=${quoteIdent(options.schema)}` : undefined,
+    application_name: "ratestream",
+  });
+}
+
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
