@@ -1,0 +1,68 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError } from "../../src/errors.js";
+import { DEFAULT_HTTP_PORTS, loadConfig } from "../../src/config/env.js";
+
+describe("loadConfig", () => {
+  it("gives the local defaults of SPEC §6 for an empty environment", () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      kafkaBrokers: ["127.0.0.1:9092"],
+      schemaRegistryUrl: "http://127.0.0.1:8081/apis/ccompat/v7",
+      redisUrl: "redis://127.0.0.1:6379",
+      httpPort: 8080,
+      logLevel: "info",
+      stripeSecretKey: undefined,
+      smtpUrl: undefined,
+    });
+  });
+
+  it("uses each worker's own default port", () => {
+    expect(loadConfig({}, { httpPortDefault: DEFAULT_HTTP_PORTS["recharge-worker"] }).httpPort).toBe(9101);
+    expect(loadConfig({}, { httpPortDefault: DEFAULT_HTTP_PORTS["notify-worker"] }).httpPort).toBe(9102);
+    expect(loadConfig({ HTTP_PORT: "9200" }, { httpPortDefault: 9101 }).httpPort).toBe(9200);
+  });
+
+  it("reads several brokers, IPv6 included", () => {
+    expect(loadConfig({ KAFKA_BROKERS: "10.0.0.1:9092, kafka-2:9093,[::1]:9094" }).kafkaBrokers).toEqual([
+      "10.0.0.1:9092",
+      "kafka-2:9093",
+      "[::1]:9094",
+    ]);
+  });
+
+  it("treats an empty variable as unset", () => {
+    expect(loadConfig({ HTTP_PORT: "", LOG_LEVEL: " " }).httpPort).toBe(8080);
+  });
+
+  it.each([
+    ["KAFKA_BROKERS", "localhost"],
+    ["KAFKA_BROKERS", "a:1,b"],
+    ["KAFKA_BROKERS", "host:99999"],
+    ["SCHEMA_REGISTRY_URL", "127.0.0.1:8081"],
+    ["REDIS_URL", "postgres://x"],
+    ["DATABASE_URL", "redis://x"],
+    ["HTTP_PORT", "80a"],
+    ["HTTP_PORT", "-1"],
+    ["STRIPE_SECRET_KEY", "pk_test_abc"],
+    ["STRIPE_API_BASE", "not-a-url"],
+    ["SMTP_URL", "http://mail"],
+    ["LOG_LEVEL", "verbose"],
+  ])("refuses %s=%s naming the variable", (variable, value) => {
+    let error: unknown;
+    try {
+      loadConfig({ [variable]: value });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).variable).toBe(variable);
+    expect((error as ConfigError).message.startsWith(`${variable}:`)).toBe(true);
+    expect((error as ConfigError).retryable).toBe(false);
+  });
+
+  it("never echoes a bad Stripe key", () => {
+    expect(() => loadConfig({ STRIPE_SECRET_KEY: "pk_live_SECRET123" })).toThrow(
+      expect.objectContaining({ message: expect.not.stringContaining("SECRET123") as string }) as Error,
+    );
+  });
+});
