@@ -6,6 +6,7 @@
 import { Command, CommanderError } from "commander";
 import { RatestreamError } from "../errors.js";
 import { registerCheckCommand } from "./check.js";
+import { registerRateCommand } from "./rate.js";
 
 export const EXIT = { ok: 0, problemFound: 1, usage: 2 } as const;
 
@@ -14,6 +15,7 @@ export function buildProgram(): Command {
     .description("Prepaid call rating: Kafka CDRs rated, balances debited in Redis, ledger in Postgres.")
     .showHelpAfterError()
     .exitOverride();
+  registerRateCommand(program);
   registerCheckCommand(program);
   return program;
 }

@@ -1,0 +1,99 @@
+/**
+ * Field validators shared by the three decks. Each reads one named field of a row and
+ * either returns its value or records an issue naming file, line and column.
+ */
+import { parseDecimalMicros } from "../money.js";
+import { parseTimestamp } from "../time.js";
+import type { CsvRow, CsvTable } from "./csv.js";
+import type { DeckIssue } from "./deck-error.js";
+
+/** Rates, fees and prices are below one million units: micros stay exact doubles. */
+const MAX_DECK_UNITS = 1_000_000n;
+const MAX_INCREMENT_SECONDS = 86_400;
+
+export class RowReader {
+  constructor(
+    private readonly file: string,
+    private readonly table: CsvTable,
+    private readonly row: CsvRow,
+    private readonly issues: DeckIssue[],
+  ) {}
+
+  get line(): number {
+    return this.row.line;
+  }
+
+  private column(field: string): number {
+    return this.table.columnIndex[field]! + 1;
+  }
+
+  raw(field: string): string {
+    return this.row.fields[this.table.columnIndex[field]!]!;
+  }
+
+  problem(field: string, problem: string): undefined {
+    this.issues.push({ file: this.file, line: this.row.line, column: this.column(field), field, problem });
+    return undefined;
+  }
+
+  matching(field: string, pattern: RegExp, expected: string): string | undefined {
+    const value = this.raw(field);
+    return pattern.test(value) ? value : this.problem(field, `"${value}" is not ${expected}`);
+  }
+
+  oneOf<T extends string>(field: string, allowed: readonly T[]): T | undefined {
+    const value = this.raw(field);
+    return (
+      allowed.find((a) => a === value) ??
+      this.problem(field, `"${value}" is not one of ${allowed.join(", ")}`)
+    );
+  }
+
+  /** A decimal ≥ 0 with at most 6 places, as micros. */
+  micros(field: string): number | undefined {
+    const parsed = parseDecimalMicros(this.raw(field), 6, MAX_DECK_UNITS);
+    return parsed.ok ? Number(parsed.value) : this.problem(field, parsed.problem);
+  }
+
+  /** Whole seconds ≥ 1. */
+  seconds(field: string): number | undefined {
+    const value = this.raw(field);
+    const n = /^\d{1,6}$/.test(value) ? Number(value) : NaN;
+    if (n >= 1 && n <= MAX_INCREMENT_SECONDS) return n;
+    return this.problem(field, `"${value}" is not whole seconds from 1 to ${MAX_INCREMENT_SECONDS}`);
+  }
+
+  /** YYYY-MM-DD (midnight UTC) or an ISO-8601 timestamp with a zone, as epoch micros. */
+  effectiveFrom(field = "effective_from"): number | undefined {
+    const parsed = parseTimestamp(this.raw(field), { allowDateOnly: true });
+    return parsed.ok ? parsed.micros : this.problem(field, parsed.problem);
+  }
+}
+
+/**
+ * Records an issue when two rows share a key (for example prefix, direction and
+ * effective_from), naming the line of the first.
+ */
+export class DuplicateCheck {
+  private readonly firstLine = new Map<string, number>();
+
+  constructor(
+    private readonly file: string,
+    private readonly issues: DeckIssue[],
+    private readonly describe: string,
+  ) {}
+
+  check(key: string, line: number): void {
+    const first = this.firstLine.get(key);
+    if (first === undefined) this.firstLine.set(key, line);
+    else {
+      this.issues.push({
+        file: this.file,
+        line,
+        column: 0,
+        field: undefined,
+        problem: `same ${this.describe} as line ${first}`,
+      });
+    }
+  }
+}

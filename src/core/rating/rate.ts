@@ -1,0 +1,84 @@
+/**
+ * Rating one CDR (SPEC §2-§3): the longest prefix of `to` in force for the CDR's
+ * direction, billing increments, surcharges per started minute, the total summed
+ * exactly and rounded half-up to micros once.
+ */
+import type { Cdr } from "../cdr.js";
+import type { RateRow } from "../decks/rate-deck.js";
+import { formatInstant } from "../time.js";
+import { billedSeconds, surchargeBilledSeconds } from "./billing.js";
+import { surchargeInForce, type RateTable } from "./rate-table.js";
+
+export interface Rated {
+  ok: true;
+  chargeMicros: bigint;
+  billedSeconds: number;
+  /** The rate row that rated the call (its prefix, effective_from, file and line). */
+  rate: RateRow;
+  /** The deck version, null for decks read from files. */
+  version: number | null;
+}
+
+export interface NoRate {
+  ok: false;
+  code: "no_rate";
+  message: string;
+}
+
+export type RatingOutcome = Rated | NoRate;
+
+const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+
+export function rateCdr(table: RateTable, cdr: Cdr): RatingOutcome {
+  const at = cdr.answeredAtMicros;
+  const rate = table.rates[cdr.direction].lookup(cdr.to, 1, at);
+  if (rate === undefined) {
+    return { ok: false, code: "no_rate", message: `no ${cdr.direction} rate for ${cdr.to.slice(1)}` };
+  }
+  const duration = cdr.duration_seconds;
+  if (duration === 0) {
+    return { ok: true, chargeMicros: 0n, billedSeconds: 0, rate, version: table.version };
+  }
+  const billed = billedSeconds(duration, rate.initialIncrement, rate.subsequentIncrement);
+
+  // Everything in micros × 60, so the only division is the final rounding. Doubles are
+  // exact while every term stays ≤ 2^53; past that (absurd rates or seconds) use BigInt.
+  let total60 = rate.connectionFeeMicros * 60 + rate.ratePerMinuteMicros * billed;
+  let exact = total60 <= MAX_SAFE;
+  for (const surcharge of cdr.surcharges) {
+    const row = surchargeInForce(table, surcharge.feature, at);
+    if (row === undefined) {
+      return {
+        ok: false,
+        code: "no_rate",
+        message: `no rate for surcharge "${surcharge.feature}" at ${formatInstant(at)}`,
+      };
+    }
+    total60 += row.ratePerMinuteMicros * surchargeBilledSeconds(surcharge.seconds);
+    exact &&= total60 <= MAX_SAFE;
+  }
+  const chargeMicros = exact ? BigInt(roundHalfUpDiv60(total60)) : chargeWithBigInt(table, cdr, rate, billed);
+  return { ok: true, chargeMicros, billedSeconds: billed, rate, version: table.version };
+}
+
+/**
+ * round(n / 60) half-up for a safe integer n ≥ 0. The float quotient can be off by one
+ * near an integer for large n, so the remainder corrects it.
+ */
+export function roundHalfUpDiv60(total60: number): number {
+  const shifted = total60 + 30;
+  let q = Math.floor(shifted / 60);
+  const r = shifted - q * 60;
+  if (r < 0) q -= 1;
+  else if (r >= 60) q += 1;
+  return q;
+}
+
+function chargeWithBigInt(table: RateTable, cdr: Cdr, rate: RateRow, billed: number): bigint {
+  let total60 = BigInt(rate.connectionFeeMicros) * 60n + BigInt(rate.ratePerMinuteMicros) * BigInt(billed);
+  for (const surcharge of cdr.surcharges) {
+    const row = surchargeInForce(table, surcharge.feature, cdr.answeredAtMicros)!;
+    total60 += BigInt(row.ratePerMinuteMicros) * BigInt(surchargeBilledSeconds(surcharge.seconds));
+  }
+  return (total60 + 30n) / 60n;
+}
