@@ -6,7 +6,9 @@
 import { Command, CommanderError } from "commander";
 import { RatestreamError } from "../errors.js";
 import { registerCheckCommand } from "./check.js";
+import { registerMigrateCommand } from "./migrate.js";
 import { registerRateCommand } from "./rate.js";
+import { registerRatesCommands } from "./rates.js";
 
 export const EXIT = { ok: 0, problemFound: 1, usage: 2 } as const;
 
@@ -15,7 +17,9 @@ export function buildProgram(): Command {
     .description("Prepaid call rating: Kafka CDRs rated, balances debited in Redis, ledger in Postgres.")
     .showHelpAfterError()
     .exitOverride();
+  registerMigrateCommand(program);
   registerRateCommand(program);
+  registerRatesCommands(program);
   registerCheckCommand(program);
   return program;
 }

@@ -1,22 +1,6 @@
 /** A bad setting stops the real command before it touches a server, naming the variable. */
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-
-const run = promisify(execFile);
-const BIN = new URL("../../bin/ratestream.js", import.meta.url).pathname;
-
-async function ratestream(args: string[], env: Record<string, string>) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], {
-      env: { ...process.env, ...env },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+import { ratestream } from "../support/cli.js";
 
 describe("configuration at start-up", () => {
   it.each([
@@ -27,14 +11,14 @@ describe("configuration at start-up", () => {
     ["LOG_LEVEL", "loud"],
     ["SCHEMA_REGISTRY_URL", "ftp://127.0.0.1"],
   ])("refuses %s=%s with exit 2 and the variable named", async (variable, value) => {
-    const result = await ratestream(["check"], { [variable]: value });
+    const result = await ratestream(["check"], { env: { [variable]: value } });
     expect(result.code).toBe(2);
     expect(result.stderr).toContain(variable);
     expect(result.stdout).toBe("");
   });
 
   it("with the local defaults, `check` finds every service answering", async () => {
-    const result = await ratestream(["check"], {});
+    const result = await ratestream(["check"]);
     expect(result.stderr).toBe("");
     expect(result.code).toBe(0);
     for (const name of ["kafka", "registry", "redis", "postgres"]) {
@@ -43,7 +27,7 @@ describe("configuration at start-up", () => {
   });
 
   it("reports a service that cannot be reached with exit 2", async () => {
-    const result = await ratestream(["check"], { REDIS_URL: "redis://127.0.0.1:1" });
+    const result = await ratestream(["check"], { env: { REDIS_URL: "redis://127.0.0.1:1" } });
     expect(result.code).toBe(2);
     expect(result.stdout).toMatch(/^redis\s+FAIL/m);
   });
