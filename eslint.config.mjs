@@ -4,7 +4,7 @@ import tseslint from "typescript-eslint";
 import { importX } from "eslint-plugin-import-x";
 
 export default tseslint.config(
-  { ignores: ["dist/", "node_modules/", "coverage/", "bin/"] },
+  { ignores: ["dist/", "node_modules/", "coverage/", "bin/", ".scratch/"] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {

@@ -9,7 +9,11 @@ import type { DeckIssue } from "./deck-error.js";
 
 /** Rates, fees and prices are below one million units: micros stay exact doubles. */
 const MAX_DECK_UNITS = 1_000_000n;
+const DECK_DECIMAL = /^(\d{1,6})(?:\.(\d{1,6}))?$/;
 const MAX_INCREMENT_SECONDS = 86_400;
+
+/** Decks repeat a handful of effective dates over thousands of rows: parse each once. */
+export type InstantCache = Map<string, number>;
 
 export class RowReader {
   constructor(
@@ -17,6 +21,7 @@ export class RowReader {
     private readonly table: CsvTable,
     private readonly row: CsvRow,
     private readonly issues: DeckIssue[],
+    private readonly instants: InstantCache = new Map(),
   ) {}
 
   get line(): number {
@@ -51,7 +56,11 @@ export class RowReader {
 
   /** A decimal ≥ 0 with at most 6 places, as micros. */
   micros(field: string): number | undefined {
-    const parsed = parseDecimalMicros(this.raw(field), 6, MAX_DECK_UNITS);
+    const text = this.raw(field);
+    // Fast path without BigInt: whole < 10^6 and 6 decimals give micros < 10^12, exact.
+    const m = DECK_DECIMAL.exec(text);
+    if (m) return Number(m[1]) * 1_000_000 + (m[2] === undefined ? 0 : Number(m[2].padEnd(6, "0")));
+    const parsed = parseDecimalMicros(text, 6, MAX_DECK_UNITS);
     return parsed.ok ? Number(parsed.value) : this.problem(field, parsed.problem);
   }
 
@@ -65,8 +74,13 @@ export class RowReader {
 
   /** YYYY-MM-DD (midnight UTC) or an ISO-8601 timestamp with a zone, as epoch micros. */
   effectiveFrom(field = "effective_from"): number | undefined {
-    const parsed = parseTimestamp(this.raw(field), { allowDateOnly: true });
-    return parsed.ok ? parsed.micros : this.problem(field, parsed.problem);
+    const text = this.raw(field);
+    const cached = this.instants.get(text);
+    if (cached !== undefined) return cached;
+    const parsed = parseTimestamp(text, { allowDateOnly: true });
+    if (!parsed.ok) return this.problem(field, parsed.problem);
+    this.instants.set(text, parsed.micros);
+    return parsed.micros;
   }
 }
 

@@ -23,8 +23,9 @@ export function parseNumberDeck(text: string, file: string): NumberPriceRow[] {
   if (!table) throw new DeckError(issues);
   const rows: NumberPriceRow[] = [];
   const duplicates = new DuplicateCheck(file, issues, "prefix, number_type and effective_from");
+  const instants = new Map<string, number>();
   for (const csvRow of table.rows) {
-    const r = new RowReader(file, table, csvRow, issues);
+    const r = new RowReader(file, table, csvRow, issues, instants);
     const prefix = r.matching("prefix", PREFIX, "1 to 15 digits");
     const numberType = r.oneOf("number_type", NUMBER_TYPES);
     const monthlyPriceMicros = r.micros("monthly_price");

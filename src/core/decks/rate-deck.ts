@@ -37,8 +37,9 @@ export function parseRateDeck(text: string, file: string): RateRow[] {
   if (!table) throw new DeckError(issues);
   const rows: RateRow[] = [];
   const duplicates = new DuplicateCheck(file, issues, "prefix, direction and effective_from");
+  const instants = new Map<string, number>();
   for (const csvRow of table.rows) {
-    const r = new RowReader(file, table, csvRow, issues);
+    const r = new RowReader(file, table, csvRow, issues, instants);
     const prefix = r.matching("prefix", PREFIX, "1 to 15 digits");
     const direction = r.oneOf("direction", DIRECTIONS);
     const ratePerMinuteMicros = r.micros("rate_per_minute");

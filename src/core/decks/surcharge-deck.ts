@@ -20,8 +20,9 @@ export function parseSurchargeDeck(text: string, file: string): SurchargeRow[] {
   if (!table) throw new DeckError(issues);
   const rows: SurchargeRow[] = [];
   const duplicates = new DuplicateCheck(file, issues, "feature and effective_from");
+  const instants = new Map<string, number>();
   for (const csvRow of table.rows) {
-    const r = new RowReader(file, table, csvRow, issues);
+    const r = new RowReader(file, table, csvRow, issues, instants);
     const feature = r.matching("feature", FEATURE, "a feature name matching [a-z][a-z0-9_]{0,31}");
     const ratePerMinuteMicros = r.micros("rate_per_minute");
     const effectiveFromMicros = r.effectiveFrom();
