@@ -24,7 +24,12 @@ const prefixes = {
 const accounts = Array.from({ length: Number(values.accounts) }, (_, i) => `acct-${i}`);
 
 let buffer = "";
-for (const cdr of generateCdrs(Number(values.count), { seed: Number(values.seed), accounts, prefixes, unratedShare: 0.01 })) {
+for (const cdr of generateCdrs(Number(values.count), {
+  seed: Number(values.seed),
+  accounts,
+  prefixes,
+  unratedShare: 0.01,
+})) {
   buffer += JSON.stringify(cdr) + "\n";
   if (buffer.length > 1 << 16) {
     if (!process.stdout.write(buffer)) await once(process.stdout, "drain");
