@@ -5,7 +5,11 @@
  */
 import { Command, CommanderError } from "commander";
 import { RatestreamError } from "../errors.js";
+import { registerAccountCommands } from "./accounts.js";
+import { registerApiKeyCommands } from "./apikeys.js";
+import { registerBalanceCommands } from "./balances.js";
 import { registerCheckCommand } from "./check.js";
+import { registerCreditCommands } from "./credits.js";
 import { registerMigrateCommand } from "./migrate.js";
 import { registerRateCommand } from "./rate.js";
 import { registerRatesCommands } from "./rates.js";
@@ -20,6 +24,10 @@ export function buildProgram(): Command {
   registerMigrateCommand(program);
   registerRateCommand(program);
   registerRatesCommands(program);
+  registerAccountCommands(program);
+  registerCreditCommands(program);
+  registerApiKeyCommands(program);
+  registerBalanceCommands(program);
   registerCheckCommand(program);
   return program;
 }

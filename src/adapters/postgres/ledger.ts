@@ -1,0 +1,238 @@
+/**
+ * Ledger on Postgres: the durable record. Entries, the events they cause and the
+ * invoices of offline reloads go in one transaction, each a single multi-row insert
+ * over unnest()ed arrays; (account_id, idempotency_key) makes recording idempotent.
+ */
+import type pg from "pg";
+import { balanceEventId, invoiceId } from "../../balances/event-id.js";
+import { recordedKey, type Ledger, type RecordedEntry } from "../../balances/ports.js";
+import type { AccountSnapshot, Applied, EntryRequest } from "../../balances/types.js";
+
+const INSERT_ENTRIES = `
+  insert into ledger_entries (account_id, seq, idempotency_key, kind, amount_micros, balance_after_micros,
+    currency, rate_version, cdr_id, reference, details, created_at)
+  select v.account_id, v.seq, v.key, v.kind, v.amount, v.after, a.currency, v.rate_version, v.cdr_id,
+    v.reference, v.details::jsonb, $11
+  from unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[],
+    $8::text[], $9::text[], $10::text[]) as v(account_id, seq, key, kind, amount, after, rate_version,
+    cdr_id, reference, details)
+  join accounts a using (account_id)
+  order by v.account_id, v.seq
+  on conflict (account_id, idempotency_key) do nothing
+  returning account_id, idempotency_key`;
+
+const INSERT_EVENTS = `
+  insert into balance_events (event_id, account_id, type, balance_micros, amount_micros, currency, cause, occurred_at)
+  select v.event_id, v.account_id, v.type, v.balance, v.amount, a.currency, v.cause, $7
+  from unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[])
+    as v(event_id, account_id, type, balance, amount, cause)
+  join accounts a using (account_id)
+  on conflict (event_id) do nothing`;
+
+const INSERT_INVOICES = `
+  insert into invoices (invoice_id, account_id, amount_micros, currency, cause, created_at)
+  select v.invoice_id, v.account_id, v.amount, a.currency, v.cause, $5
+  from unnest($1::text[], $2::text[], $3::bigint[], $4::text[]) as v(invoice_id, account_id, amount, cause)
+  join accounts a using (account_id)
+  on conflict (invoice_id) do nothing`;
+
+export class PostgresLedger implements Ledger {
+  constructor(private readonly pool: pg.Pool) {}
+
+  async recorded(requests: EntryRequest[]): Promise<Map<string, RecordedEntry>> {
+    const found = new Map<string, RecordedEntry>();
+    if (requests.length === 0) return found;
+    const { rows } = await this.pool.query<{
+      account_id: string;
+      idempotency_key: string;
+      seq: string;
+      amount_micros: string;
+      balance_after_micros: string;
+    }>(
+      `select l.account_id, l.idempotency_key, l.seq, l.amount_micros, l.balance_after_micros
+         from ledger_entries l
+         join unnest($1::text[], $2::text[]) as r(account_id, key)
+           on l.account_id = r.account_id and l.idempotency_key = r.key`,
+      [requests.map((r) => r.accountId), requests.map((r) => r.key)],
+    );
+    for (const row of rows) {
+      found.set(recordedKey(row.account_id, row.idempotency_key), {
+        accountId: row.account_id,
+        key: row.idempotency_key,
+        seq: BigInt(row.seq),
+        amountMicros: BigInt(row.amount_micros),
+        balanceAfterMicros: BigInt(row.balance_after_micros),
+      });
+    }
+    return found;
+  }
+
+  async record(applied: Applied[], occurredAt: Date): Promise<Set<string>> {
+    const e = { account: [] as string[], seq: [] as string[], key: [] as string[], kind: [] as string[] };
+    const amount: string[] = [];
+    const after: string[] = [];
+    const rateVersion: (string | null)[] = [];
+    const cdrId: (string | null)[] = [];
+    const reference: (string | null)[] = [];
+    const details: (string | null)[] = [];
+    const ev = { id: [] as string[], account: [] as string[], type: [] as string[], balance: [] as string[] };
+    const evAmount: (string | null)[] = [];
+    const evCause: string[] = [];
+    const inv = {
+      id: [] as string[],
+      account: [] as string[],
+      amount: [] as string[],
+      cause: [] as string[],
+    };
+
+    for (const { request, entries, events } of applied) {
+      entries.forEach((entry, i) => {
+        const own = i === 0; // the request's own entry; later ones are reloads it set off
+        e.account.push(entry.accountId);
+        e.seq.push(entry.seq.toString());
+        e.key.push(entry.key);
+        e.kind.push(entry.kind);
+        amount.push(entry.amountMicros.toString());
+        after.push(entry.afterMicros.toString());
+        rateVersion.push(own && request.rateVersion != null ? String(request.rateVersion) : null);
+        cdrId.push(own ? (request.cdrId ?? null) : null);
+        reference.push(own ? (request.reference ?? null) : entry.key);
+        details.push(own && request.details ? JSON.stringify(request.details) : null);
+        if (entry.kind === "offline_reload") {
+          inv.id.push(invoiceId(entry.accountId, entry.key));
+          inv.account.push(entry.accountId);
+          inv.amount.push(entry.amountMicros.toString());
+          inv.cause.push(entry.key);
+        }
+      });
+      for (const event of events) {
+        ev.id.push(balanceEventId(event.type, event.accountId, event.cause));
+        ev.account.push(event.accountId);
+        ev.type.push(event.type);
+        ev.balance.push(event.balanceMicros.toString());
+        evAmount.push(event.amountMicros?.toString() ?? null);
+        evCause.push(event.cause);
+      }
+    }
+
+    const client = await this.pool.connect();
+    try {
+      await client.query("begin");
+      const inserted = await client.query<{ account_id: string; idempotency_key: string }>(INSERT_ENTRIES, [
+        e.account,
+        e.seq,
+        e.key,
+        e.kind,
+        amount,
+        after,
+        rateVersion,
+        cdrId,
+        reference,
+        details,
+        occurredAt,
+      ]);
+      if (ev.id.length > 0) {
+        await client.query(INSERT_EVENTS, [
+          ev.id,
+          ev.account,
+          ev.type,
+          ev.balance,
+          evAmount,
+          evCause,
+          occurredAt,
+        ]);
+      }
+      if (inv.id.length > 0) {
+        await client.query(INSERT_INVOICES, [inv.id, inv.account, inv.amount, inv.cause, occurredAt]);
+      }
+      await client.query("commit");
+      return new Set(inserted.rows.map((r) => recordedKey(r.account_id, r.idempotency_key)));
+    } catch (err) {
+      await client.query("rollback").catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  async totals(accountId: string, uptoSeq: bigint): Promise<{ sumMicros: bigint; entries: bigint }> {
+    const { rows } = await this.pool.query<{ sum: string; entries: string }>(
+      `select coalesce(sum(amount_micros), 0) as sum, count(*) as entries
+         from ledger_entries where account_id = $1 and seq <= $2`,
+      [accountId, uptoSeq.toString()],
+    );
+    return { sumMicros: BigInt(rows[0]!.sum), entries: BigInt(rows[0]!.entries) };
+  }
+
+  async snapshot(accountId: string, month: string): Promise<AccountSnapshot | undefined> {
+    const monthStart = new Date(`${month}-01T00:00:00Z`);
+    const { rows } = await this.pool.query<
+      AccountRow & {
+        balance: string;
+        seq: string;
+        mtd_auto: string;
+        mtd_off: string;
+        capped_auto: boolean;
+        capped_off: boolean;
+      }
+    >(
+      `select a.*,
+         coalesce((select sum(amount_micros) from ledger_entries where account_id = a.account_id), 0) as balance,
+         coalesce((select max(seq) from ledger_entries where account_id = a.account_id), 0) as seq,
+         coalesce((select sum(amount_micros) from balance_events where account_id = a.account_id
+                     and type = 'auto_recharge_requested' and occurred_at >= $2), 0) as mtd_auto,
+         coalesce((select sum(amount_micros) from ledger_entries where account_id = a.account_id
+                     and kind = 'offline_reload' and created_at >= $2), 0) as mtd_off,
+         exists (select 1 from balance_events where account_id = a.account_id
+                   and type = 'auto_recharge_capped' and cause = $3) as capped_auto,
+         exists (select 1 from balance_events where account_id = a.account_id
+                   and type = 'auto_recharge_capped' and cause = 'offline:' || $3) as capped_off
+       from accounts a where a.account_id = $1`,
+      [accountId, monthStart, month],
+    );
+    const row = rows[0];
+    if (!row) return undefined;
+    return {
+      accountId,
+      balanceMicros: BigInt(row.balance),
+      seq: BigInt(row.seq),
+      settings: settingsOf(row),
+      month,
+      monthAutoRechargeMicros: BigInt(row.mtd_auto),
+      monthOfflineReloadMicros: BigInt(row.mtd_off),
+      cappedAutoThisMonth: row.capped_auto,
+      cappedOfflineThisMonth: row.capped_off,
+    };
+  }
+}
+
+export interface AccountRow {
+  account_id: string;
+  currency: string;
+  admin_email: string;
+  trial: boolean;
+  recharge_mode: "online" | "offline";
+  auto_recharge_enabled: boolean;
+  auto_recharge_amount_micros: string | null;
+  auto_recharge_monthly_limit_micros: string | null;
+  offline_reload_micros: string | null;
+  offline_threshold_micros: string | null;
+  offline_monthly_max_micros: string | null;
+  stripe_customer_id: string | null;
+  stripe_payment_method: string | null;
+}
+
+const big = (v: string | null) => (v === null ? null : BigInt(v));
+
+export function settingsOf(row: AccountRow): AccountSnapshot["settings"] {
+  return {
+    trial: row.trial,
+    rechargeMode: row.recharge_mode,
+    autoRechargeEnabled: row.auto_recharge_enabled,
+    autoRechargeAmountMicros: big(row.auto_recharge_amount_micros),
+    autoRechargeMonthlyLimitMicros: big(row.auto_recharge_monthly_limit_micros),
+    offlineReloadMicros: big(row.offline_reload_micros),
+    offlineThresholdMicros: big(row.offline_threshold_micros),
+    offlineMonthlyMaxMicros: big(row.offline_monthly_max_micros),
+  };
+}

@@ -1,0 +1,14 @@
+/**
+ * Every Redis key ratestream uses, built in one place. All keys of an account carry its
+ * hash tag `{account_id}`, so a script touching them stays in one cluster slot.
+ * The `rs1` prefix is the key layout's version.
+ */
+export interface AccountKeys {
+  state: string;
+  pending: string;
+}
+
+export function accountKeys(accountId: string): AccountKeys {
+  const tag = `rs1:{${accountId}}`;
+  return { state: `${tag}:state`, pending: `${tag}:pending` };
+}

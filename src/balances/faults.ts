@@ -1,0 +1,33 @@
+/**
+ * Named fault points for crash tests: RATESTREAM_FAULT=<point>[:<n>] makes the process
+ * SIGKILL itself the n-th time (default 1st) it reaches that point, so a test can stop
+ * it between any two effects on purpose. Unset in production: a no-op check.
+ */
+export const FAULT_POINTS = [
+  "after_redis",
+  "after_ledger",
+  "after_confirm",
+  "after_publish",
+  "before_commit",
+] as const;
+export type FaultPoint = (typeof FAULT_POINTS)[number];
+
+export interface Faults {
+  reach(point: FaultPoint): void;
+}
+
+export const NO_FAULTS: Faults = { reach: () => undefined };
+
+export function faultsFromEnv(value: string | undefined): Faults {
+  if (!value) return NO_FAULTS;
+  const [point, nth] = value.split(":");
+  if (!FAULT_POINTS.includes(point as FaultPoint)) {
+    throw new Error(`RATESTREAM_FAULT: "${point}" is not one of ${FAULT_POINTS.join(", ")}`);
+  }
+  let remaining = nth === undefined ? 1 : Number(nth);
+  return {
+    reach(reached) {
+      if (reached === point && --remaining === 0) process.kill(process.pid, "SIGKILL");
+    },
+  };
+}

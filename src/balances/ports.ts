@@ -1,0 +1,51 @@
+/**
+ * The two stores the write path talks to. One implementation each: Redis holds the
+ * real-time balance and decides crossings; Postgres holds the ledger of record.
+ */
+import type { AccountSettings, AccountSnapshot, Applied, EntryRequest } from "./types.js";
+
+export interface StoreSnapshot {
+  balanceMicros: bigint;
+  seq: bigint;
+  /** Applied in Redis, not yet confirmed recorded in the ledger. */
+  unconfirmed: Applied[];
+}
+
+export interface BalanceStore {
+  /** Applies each account's requests atomically; "missing" when Redis has no state for it. */
+  apply(byAccount: Map<string, EntryRequest[]>, month: string): Promise<Map<string, Applied[] | "missing">>;
+  /** Puts an account back from a ledger snapshot; false if another process did first. */
+  restore(snapshot: AccountSnapshot): Promise<boolean>;
+  /** The ledger has recorded these keys: forget their stored results. */
+  confirm(byAccount: Map<string, string[]>): Promise<void>;
+  snapshot(accountId: string): Promise<StoreSnapshot | "missing">;
+  updateSettings(accountId: string, settings: AccountSettings): Promise<boolean>;
+  /** Drops an account's state, so the next apply restores it from the ledger. */
+  forget(accountId: string): Promise<void>;
+}
+
+export interface RecordedEntry {
+  accountId: string;
+  key: string;
+  seq: bigint;
+  amountMicros: bigint;
+  balanceAfterMicros: bigint;
+}
+
+export interface Ledger {
+  /** Which of these requests' keys the ledger already holds (the de-duplication of record). */
+  recorded(requests: EntryRequest[]): Promise<Map<string, RecordedEntry>>;
+  /**
+   * Ledger entries, their events and invoices, in one transaction; already-recorded
+   * keys are skipped. Returns the recordedKey()s of the entries it inserted.
+   */
+  record(applied: Applied[], occurredAt: Date): Promise<Set<string>>;
+  /** Sum and count of an account's entries with seq ≤ uptoSeq. */
+  totals(accountId: string, uptoSeq: bigint): Promise<{ sumMicros: bigint; entries: bigint }>;
+  /** The account as the ledger knows it; undefined for an account that does not exist. */
+  snapshot(accountId: string, month: string): Promise<AccountSnapshot | undefined>;
+}
+
+export function recordedKey(accountId: string, key: string): string {
+  return `${accountId}\u0000${key}`;
+}

@@ -1,0 +1,105 @@
+/** The vocabulary of the balance write path, shared by its store and ledger adapters. */
+
+export const ENTRY_KINDS = [
+  "call",
+  "credit",
+  "adjustment",
+  "recharge",
+  "auto_recharge",
+  "offline_reload",
+  "number_purchase",
+  "number_renewal",
+] as const;
+export type EntryKind = (typeof ENTRY_KINDS)[number];
+
+export const BALANCE_EVENT_TYPES = [
+  "low_balance",
+  "blocked",
+  "unblocked",
+  "auto_recharge_requested",
+  "recharged",
+  "recharge_failed",
+  "auto_recharge_capped",
+  "offline_reloaded",
+] as const;
+export type BalanceEventType = (typeof BALANCE_EVENT_TYPES)[number];
+
+/** A change someone asks for: a call's debit, a credit, an adjustment … */
+export interface EntryRequest {
+  accountId: string;
+  /** Unique per account, at any distance in time: "cdr:<cdr_id>", "credit:<reference>" … */
+  key: string;
+  kind: EntryKind;
+  /** Signed: debits are negative. */
+  amountMicros: bigint;
+  /** What caused it, as events name it: the cdr_id, the credit reference, the payment id … */
+  cause: string;
+  cdrId?: string;
+  reference?: string;
+  rateVersion?: number | null;
+  details?: Record<string, unknown>;
+}
+
+/** One entry as applied to the balance, in the account's order. */
+export interface BookedEntry {
+  accountId: string;
+  seq: bigint;
+  key: string;
+  kind: EntryKind;
+  amountMicros: bigint;
+  beforeMicros: bigint;
+  afterMicros: bigint;
+  cause: string;
+}
+
+export interface BalanceEventDraft {
+  type: BalanceEventType;
+  accountId: string;
+  balanceMicros: bigint;
+  amountMicros: bigint | null;
+  cause: string;
+}
+
+/**
+ * What applying one request did: its own entry first, then any entry it set off
+ * (an offline reload), and the events of every crossing.
+ */
+export interface Applied {
+  request: EntryRequest;
+  entries: BookedEntry[];
+  events: BalanceEventDraft[];
+}
+
+export interface AccountSettings {
+  trial: boolean;
+  rechargeMode: "online" | "offline";
+  autoRechargeEnabled: boolean;
+  autoRechargeAmountMicros: bigint | null;
+  autoRechargeMonthlyLimitMicros: bigint | null;
+  offlineReloadMicros: bigint | null;
+  offlineThresholdMicros: bigint | null;
+  offlineMonthlyMaxMicros: bigint | null;
+}
+
+/** Everything Redis needs to carry on for an account, as the ledger knows it. */
+export interface AccountSnapshot {
+  accountId: string;
+  balanceMicros: bigint;
+  /** The seq of the account's last ledger entry (0 for none). */
+  seq: bigint;
+  settings: AccountSettings;
+  month: string;
+  monthAutoRechargeMicros: bigint;
+  monthOfflineReloadMicros: bigint;
+  cappedAutoThisMonth: boolean;
+  cappedOfflineThisMonth: boolean;
+}
+
+/** Blocked below 2.00 (SPEC §1.3); low balance below 5.00 (§1.4). */
+export const BLOCK_THRESHOLD_MICROS = 2_000_000n;
+export const LOW_BALANCE_THRESHOLD_MICROS = 5_000_000n;
+
+/** The calendar month of an instant in UTC, "YYYY-MM": monthly limits count by it. */
+export function utcMonth(at: Date): string {
+  return at.toISOString().slice(0, 7);
+}

@@ -1,0 +1,117 @@
+import type { Command } from "commander";
+import { RatestreamError } from "../errors.js";
+import {
+  createAccount,
+  getAccount,
+  updateAccount,
+  type AccountChanges,
+} from "../adapters/postgres/accounts.js";
+import { withStores } from "./context.js";
+import { withDatabase } from "./database.js";
+import * as parse from "./parse.js";
+
+export function registerAccountCommands(program: Command): void {
+  const accounts = program.command("accounts").description("prepaid accounts");
+
+  accounts
+    .command("create")
+    .description("create an account; it holds 0.00 and so starts blocked")
+    .requiredOption("--id <id>", "account id (1-64 of A-Z a-z 0-9 _ -)", parse.accountId)
+    .requiredOption("--admin-email <email>", "where invoices, receipts and notices go", parse.email)
+    .option("--trial", "a trial account (no auto-recharge)", false)
+    .action(async (o: { id: string; adminEmail: string; trial: boolean }) => {
+      const created = await withDatabase((pool) =>
+        createAccount(pool, { accountId: o.id, adminEmail: o.adminEmail, trial: o.trial }),
+      );
+      if (!created) throw new RatestreamError("bad_usage", `account "${o.id}" already exists`);
+      print({
+        account_id: o.id,
+        admin_email: o.adminEmail,
+        trial: o.trial,
+        balance_micros: "0",
+        blocked: true,
+      });
+    });
+
+  accounts
+    .command("set")
+    .description("the billing team's settings for an account")
+    .requiredOption("--id <id>", "account id", parse.accountId)
+    .option("--trial <bool>", "true or false", parse.bool)
+    .option("--admin-email <email>", "the admin's registered email", parse.email)
+    .option("--recharge-mode <mode>", "online or offline", (v: string) => {
+      if (v !== "online" && v !== "offline")
+        throw new RatestreamError("bad_usage", "--recharge-mode: must be online or offline");
+      return v;
+    })
+    .option(
+      "--offline-reload <amount>",
+      "offline auto-recharge: amount reloaded each time",
+      parse.positiveAmount,
+    )
+    .option(
+      "--offline-threshold <amount>",
+      "offline auto-recharge: reload when the balance reaches this",
+      parse.nonNegativeAmount,
+    )
+    .option(
+      "--offline-monthly-max <amount>",
+      "offline auto-recharge: most reloaded in a calendar month",
+      parse.positiveAmount,
+    )
+    .action(
+      async (o: {
+        id: string;
+        trial?: boolean;
+        adminEmail?: string;
+        rechargeMode?: "online" | "offline";
+        offlineReload?: bigint;
+        offlineThreshold?: bigint;
+        offlineMonthlyMax?: bigint;
+      }) => {
+        const offlineGiven = [o.offlineReload, o.offlineThreshold, o.offlineMonthlyMax].filter(
+          (v) => v !== undefined,
+        );
+        if (offlineGiven.length !== 0 && offlineGiven.length !== 3) {
+          throw new RatestreamError(
+            "bad_usage",
+            "--offline-reload, --offline-threshold and --offline-monthly-max go together",
+          );
+        }
+        if (o.offlineMonthlyMax !== undefined && o.offlineMonthlyMax < o.offlineReload!) {
+          throw new RatestreamError("bad_usage", "--offline-monthly-max must be at least --offline-reload");
+        }
+        const changes: AccountChanges = {
+          trial: o.trial,
+          adminEmail: o.adminEmail,
+          rechargeMode: o.rechargeMode,
+        };
+        if (offlineGiven.length === 3) {
+          changes.offline = {
+            reloadMicros: o.offlineReload!,
+            thresholdMicros: o.offlineThreshold!,
+            monthlyMaxMicros: o.offlineMonthlyMax!,
+          };
+        }
+        const updated = await withStores(async ({ pool, store }) => {
+          const current = await getAccount(pool, o.id);
+          if (!current) throw new RatestreamError("bad_usage", `no account "${o.id}"`);
+          if (changes.offline && (o.trial ?? current.trial)) {
+            throw new RatestreamError(
+              "bad_usage",
+              "offline auto-recharge is not available on trial accounts",
+            );
+          }
+          const result = (await updateAccount(pool, o.id, changes))!;
+          // Postgres holds the settings; Redis gets a copy so its scripts decide alone.
+          await store.updateSettings(o.id, result.settings);
+          return result.row;
+        });
+        print(updated);
+      },
+    );
+}
+
+function print(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value)}\n`);
+}

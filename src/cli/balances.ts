@@ -1,0 +1,84 @@
+import type { Command } from "commander";
+import { RatestreamError } from "../errors.js";
+import { listAccountIds } from "../adapters/postgres/accounts.js";
+import { checkAccount, type AccountCheck } from "../balances/reconcile.js";
+import { BLOCK_THRESHOLD_MICROS, utcMonth } from "../balances/types.js";
+import { withStores, type StoresContext } from "./context.js";
+import * as parse from "./parse.js";
+
+const PAGE = 500;
+
+async function* allAccounts(ctx: StoresContext): AsyncGenerator<string> {
+  for (let after = ""; ;) {
+    const page = await listAccountIds(ctx.pool, after, PAGE);
+    yield* page;
+    if (page.length < PAGE) return;
+    after = page.at(-1)!;
+  }
+}
+
+/** Loads an account into Redis from the ledger if Redis does not hold it. */
+async function ensureLoaded(ctx: StoresContext, accountId: string): Promise<void> {
+  if ((await ctx.store.snapshot(accountId)) !== "missing") return;
+  const snapshot = await ctx.ledger.snapshot(accountId, utcMonth(new Date()));
+  if (!snapshot) throw new RatestreamError("bad_usage", `no account "${accountId}"`);
+  await ctx.store.restore(snapshot);
+}
+
+export function registerBalanceCommands(program: Command): void {
+  const balances = program.command("balances").description("real-time balances");
+  balances
+    .command("show")
+    .description("an account's balance as the rater sees it")
+    .requiredOption("--account <id>", "account id", parse.accountId)
+    .action(async (o: { account: string }) => {
+      const shown = await withStores(async (ctx) => {
+        await ensureLoaded(ctx, o.account);
+        const snapshot = await ctx.store.snapshot(o.account);
+        if (snapshot === "missing")
+          throw new RatestreamError("dependency_unavailable", "Redis lost the account again");
+        return {
+          account_id: o.account,
+          balance_micros: Number(snapshot.balanceMicros),
+          blocked: snapshot.balanceMicros < BLOCK_THRESHOLD_MICROS,
+        };
+      });
+      process.stdout.write(`${JSON.stringify(shown)}\n`);
+    });
+
+  balances
+    .command("rebuild")
+    .description("restore every account's Redis state from the ledger")
+    .action(async () => {
+      const rebuilt = await withStores(async (ctx) => {
+        let count = 0;
+        for await (const accountId of allAccounts(ctx)) {
+          await ctx.store.forget(accountId);
+          await ensureLoaded(ctx, accountId);
+          count++;
+        }
+        return count;
+      });
+      process.stdout.write(`${JSON.stringify({ accounts_rebuilt: rebuilt })}\n`);
+    });
+
+  program
+    .command("reconcile")
+    .description("check every account's Redis balance against the ledger; exit 1 on drift")
+    .action(async () => {
+      const summary = await withStores(async (ctx) => {
+        const drifted: AccountCheck[] = [];
+        let checked = 0;
+        let notLoaded = 0;
+        for await (const accountId of allAccounts(ctx)) {
+          const check = await checkAccount(ctx.store, ctx.ledger, accountId);
+          checked++;
+          if (check.status === "not_loaded") notLoaded++;
+          if (check.status === "drift") drifted.push(check);
+        }
+        return { accounts_checked: checked, not_loaded: notLoaded, drifted: drifted.length, drift: drifted };
+      });
+      process.stdout.write(`${JSON.stringify(summary)}\n`);
+      if (summary.drifted > 0) process.exitCode = 1;
+    });
+}

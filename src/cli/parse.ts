@@ -1,0 +1,52 @@
+/** Option parsers for the command line: each refuses a bad value naming the option. */
+import { InvalidArgumentError } from "commander";
+import { parseDecimalMicros, parseSignedDecimalMicros } from "../core/money.js";
+
+const ACCOUNT_ID = /^[A-Za-z0-9_-]{1,64}$/;
+const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
+/** Amounts typed by people have at most 2 decimals and stay far below 2^53 micros. */
+const MAX_UNITS = 1_000_000_000n;
+
+export function accountId(value: string): string {
+  if (!ACCOUNT_ID.test(value)) throw new InvalidArgumentError("must be 1 to 64 of A-Z a-z 0-9 _ -");
+  return value;
+}
+
+export function email(value: string): string {
+  if (!EMAIL.test(value)) throw new InvalidArgumentError("is not an email address");
+  return value;
+}
+
+export function bool(value: string): boolean {
+  if (value === "true") return true;
+  if (value === "false") return false;
+  throw new InvalidArgumentError('must be "true" or "false"');
+}
+
+/** A positive amount with at most 2 decimals, as micros. */
+export function positiveAmount(value: string): bigint {
+  const parsed = parseDecimalMicros(value, 2, MAX_UNITS);
+  if (!parsed.ok) throw new InvalidArgumentError(parsed.problem);
+  if (parsed.value <= 0n) throw new InvalidArgumentError("must be greater than 0");
+  return parsed.value;
+}
+
+export function nonNegativeAmount(value: string): bigint {
+  const parsed = parseDecimalMicros(value, 2, MAX_UNITS);
+  if (!parsed.ok) throw new InvalidArgumentError(parsed.problem);
+  return parsed.value;
+}
+
+/** A signed, non-zero amount with at most 2 decimals, as micros. */
+export function signedAmount(value: string): bigint {
+  const parsed = parseSignedDecimalMicros(value, 2, MAX_UNITS);
+  if (!parsed.ok) throw new InvalidArgumentError(parsed.problem);
+  if (parsed.value === 0n) throw new InvalidArgumentError("must not be 0");
+  return parsed.value;
+}
+
+export function reference(value: string): string {
+  if (value.trim() === "" || value.length > 200)
+    throw new InvalidArgumentError("must be 1 to 200 characters");
+  return value;
+}
