@@ -40,7 +40,12 @@ describe("migrate", () => {
     const runs = await Promise.all([migrate(pool), migrate(pool), migrate(pool)]);
     const all = (await listMigrations()).map((m) => m.version);
     expect(all.slice(0, 2)).toEqual([1, 2]);
-    expect(runs.flat().map((m) => m.version).sort()).toEqual(all);
+    expect(
+      runs
+        .flat()
+        .map((m) => m.version)
+        .sort(),
+    ).toEqual(all);
     expect(await migrate(pool)).toEqual([]);
   });
 });

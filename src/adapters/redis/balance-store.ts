@@ -12,7 +12,7 @@ import type {
   EntryKind,
   EntryRequest,
 } from "../../balances/types.js";
-import { accountKeys } from "./keys.js";
+import { accountKeys, allAccountKeys } from "./keys.js";
 import { defineBalanceScripts, type ScriptedRedis } from "./scripts.js";
 
 const MISSING = -1;
@@ -114,8 +114,7 @@ export class RedisBalanceStore implements BalanceStore {
   }
 
   async forget(accountId: string): Promise<void> {
-    const keys = accountKeys(accountId);
-    await this.redis.del(keys.state, keys.pending);
+    await this.redis.del(...allAccountKeys(accountId));
   }
 }
 

@@ -12,3 +12,9 @@ export function accountKeys(accountId: string): AccountKeys {
   const tag = `rs1:{${accountId}}`;
   return { state: `${tag}:state`, pending: `${tag}:pending` };
 }
+
+/** Every key of an account, for deleting them together. */
+export function allAccountKeys(accountId: string): string[] {
+  const keys = accountKeys(accountId);
+  return [keys.state, keys.pending];
+}
