@@ -58,6 +58,13 @@ export async function applyEntries(
     fresh.set(request.accountId, list);
   });
 
+  // A crash after step 3 leaves recorded keys in Redis's pending results: clear them.
+  const recordedByAccount = new Map<string, string[]>();
+  for (const entry of recorded.values()) {
+    recordedByAccount.set(entry.accountId, [...(recordedByAccount.get(entry.accountId) ?? []), entry.key]);
+  }
+  if (recordedByAccount.size > 0) await deps.store.confirm(recordedByAccount);
+
   for (let attempt = 1; fresh.size > 0; attempt++) {
     // 2. Redis, restoring accounts it has lost.
     const pending = new Map([...fresh].map(([account, items]) => [account, items.map((i) => i.request)]));
