@@ -7,8 +7,8 @@ import type { AccountSettings, AccountSnapshot, Applied, EntryRequest } from "./
 export interface StoreSnapshot {
   balanceMicros: bigint;
   seq: bigint;
-  /** Applied in Redis, not yet confirmed recorded in the ledger. */
-  unconfirmed: Applied[];
+  /** Applied in Redis, not yet confirmed recorded in the ledger: each key's entries. */
+  unconfirmed: { key: string; entries: { seq: bigint; amountMicros: bigint }[] }[];
 }
 
 export interface BalanceStore {
@@ -33,15 +33,22 @@ export interface RecordedEntry {
 }
 
 export interface Ledger {
-  /** Which of these requests' keys the ledger already holds (the de-duplication of record). */
-  recorded(requests: EntryRequest[]): Promise<Map<string, RecordedEntry>>;
+  /** Which of these keys the ledger already holds (the de-duplication of record), by recordedKey(). */
+  recorded(keys: readonly { accountId: string; key: string }[]): Promise<Map<string, RecordedEntry>>;
   /**
    * Ledger entries, their events and invoices, in one transaction; already-recorded
    * keys are skipped. Returns the recordedKey()s of the entries it inserted.
    */
   record(applied: Applied[], occurredAt: Date): Promise<Set<string>>;
-  /** Sum and count of an account's entries with seq ≤ uptoSeq. */
-  totals(accountId: string, uptoSeq: bigint): Promise<{ sumMicros: bigint; entries: bigint }>;
+  /**
+   * In one read: the sum and count of an account's entries with seq ≤ uptoSeq, and which
+   * of `keys` are recorded (one statement, so an entry recorded meanwhile is in both or neither).
+   */
+  totals(
+    accountId: string,
+    uptoSeq: bigint,
+    keys: string[],
+  ): Promise<{ sumMicros: bigint; entries: bigint; recordedKeys: Set<string> }>;
   /** The account as the ledger knows it; undefined for an account that does not exist. */
   snapshot(accountId: string, month: string): Promise<AccountSnapshot | undefined>;
 }

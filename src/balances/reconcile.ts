@@ -5,7 +5,7 @@
  * a mismatch a few times, so writers running meanwhile cause no false alarm.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { recordedKey, type BalanceStore, type Ledger } from "./ports.js";
+import type { BalanceStore, Ledger } from "./ports.js";
 
 export interface AccountCheck {
   account_id: string;
@@ -36,12 +36,15 @@ async function checkOnce(store: BalanceStore, ledger: Ledger, accountId: string)
   const redis = await store.snapshot(accountId);
   // An account Redis does not hold is restored from the ledger on first use: no drift.
   if (redis === "missing") return { account_id: accountId, status: "not_loaded" };
-  const totals = await ledger.totals(accountId, redis.seq);
-  const inLedger = await ledger.recorded(redis.unconfirmed.map((u) => u.request));
+  const totals = await ledger.totals(
+    accountId,
+    redis.seq,
+    redis.unconfirmed.map((u) => u.key),
+  );
   let expected = totals.sumMicros;
   let entries = totals.entries;
   for (const u of redis.unconfirmed) {
-    if (inLedger.has(recordedKey(accountId, u.request.key))) continue;
+    if (totals.recordedKeys.has(u.key)) continue;
     for (const e of u.entries) {
       if (e.seq <= redis.seq) {
         expected += e.amountMicros;

@@ -6,7 +6,7 @@
 import type pg from "pg";
 import { balanceEventId, invoiceId } from "../../balances/event-id.js";
 import { recordedKey, type Ledger, type RecordedEntry } from "../../balances/ports.js";
-import type { AccountSnapshot, Applied, EntryRequest } from "../../balances/types.js";
+import type { AccountSnapshot, Applied } from "../../balances/types.js";
 
 const INSERT_ENTRIES = `
   insert into ledger_entries (account_id, seq, idempotency_key, kind, amount_micros, balance_after_micros,
@@ -39,7 +39,9 @@ const INSERT_INVOICES = `
 export class PostgresLedger implements Ledger {
   constructor(private readonly pool: pg.Pool) {}
 
-  async recorded(requests: EntryRequest[]): Promise<Map<string, RecordedEntry>> {
+  async recorded(
+    requests: readonly { accountId: string; key: string }[],
+  ): Promise<Map<string, RecordedEntry>> {
     const found = new Map<string, RecordedEntry>();
     if (requests.length === 0) return found;
     const { rows } = await this.pool.query<{
@@ -155,13 +157,20 @@ export class PostgresLedger implements Ledger {
     }
   }
 
-  async totals(accountId: string, uptoSeq: bigint): Promise<{ sumMicros: bigint; entries: bigint }> {
-    const { rows } = await this.pool.query<{ sum: string; entries: string }>(
-      `select coalesce(sum(amount_micros), 0) as sum, count(*) as entries
-         from ledger_entries where account_id = $1 and seq <= $2`,
-      [accountId, uptoSeq.toString()],
+  async totals(
+    accountId: string,
+    uptoSeq: bigint,
+    keys: string[],
+  ): Promise<{ sumMicros: bigint; entries: bigint; recordedKeys: Set<string> }> {
+    const { rows } = await this.pool.query<{ sum: string; entries: string; recorded: string[] }>(
+      `select coalesce(sum(amount_micros) filter (where seq <= $2), 0) as sum,
+              count(*) filter (where seq <= $2) as entries,
+              coalesce(array_agg(idempotency_key) filter (where idempotency_key = any($3::text[])), '{}') as recorded
+         from ledger_entries where account_id = $1`,
+      [accountId, uptoSeq.toString(), keys],
     );
-    return { sumMicros: BigInt(rows[0]!.sum), entries: BigInt(rows[0]!.entries) };
+    const row = rows[0]!;
+    return { sumMicros: BigInt(row.sum), entries: BigInt(row.entries), recordedKeys: new Set(row.recorded) };
   }
 
   async snapshot(accountId: string, month: string): Promise<AccountSnapshot | undefined> {

@@ -9,27 +9,12 @@ import type {
   AccountSnapshot,
   Applied,
   BalanceEventType,
-  EntryKind,
   EntryRequest,
 } from "../../balances/types.js";
 import { accountKeys, allAccountKeys } from "./keys.js";
 import { defineBalanceScripts, type ScriptedRedis } from "./scripts.js";
 
 const MISSING = -1;
-
-interface ScriptResult {
-  key: string;
-  entries: {
-    seq: string;
-    key: string;
-    kind: string;
-    amount: string;
-    before: string;
-    after: string;
-    cause: string;
-  }[];
-  events: { type: string; balance: string; amount?: string; cause: string }[] | Record<string, never>;
-}
 
 export class RedisBalanceStore implements BalanceStore {
   private readonly redis: ScriptedRedis;
@@ -46,7 +31,7 @@ export class RedisBalanceStore implements BalanceStore {
       async ([accountId, requests]): Promise<[string, Applied[] | "missing"]> => {
         const keys = accountKeys(accountId);
         const args = [month, String(requests.length)];
-        for (const r of requests) args.push(r.key, r.amountMicros.toString(), r.kind, r.cause);
+        for (const r of requests) args.push(r.key, r.amountMicros.toString(), r.kind);
         const reply = await this.redis.rs1_apply(keys.state, keys.pending, ...args);
         if (reply === MISSING) return [accountId, "missing"];
         const results = reply as string[];
@@ -91,22 +76,18 @@ export class RedisBalanceStore implements BalanceStore {
     const reply = await this.redis.rs1_snapshot(keys.state, keys.pending);
     if (reply === MISSING) return "missing";
     const [balance, seq, ...pending] = reply as string[];
-    return {
-      balanceMicros: BigInt(balance!),
-      seq: BigInt(seq!),
-      unconfirmed: pending.map((json) => {
-        const parsed = JSON.parse(json) as ScriptResult;
-        const first = parsed.entries[0]!;
-        const request: EntryRequest = {
-          accountId,
-          key: parsed.key,
-          kind: first.kind as EntryKind,
-          amountMicros: BigInt(first.amount),
-          cause: first.cause,
-        };
-        return parseApplied(accountId, request, json);
-      }),
-    };
+    const unconfirmed: StoreSnapshot["unconfirmed"] = [];
+    for (let i = 0; i < pending.length; i += 2) {
+      const key = pending[i]!;
+      const entries = pending[i + 1]!.split("|")[0]!
+        .split(";")
+        .map((triple) => {
+          const [seq, before, after] = triple.split(",").map(BigInt) as [bigint, bigint, bigint];
+          return { seq, amountMicros: after - before };
+        });
+      unconfirmed.push({ key, entries });
+    }
+    return { balanceMicros: BigInt(balance!), seq: BigInt(seq!), unconfirmed };
   }
 
   async updateSettings(accountId: string, settings: AccountSettings): Promise<boolean> {
@@ -118,15 +99,16 @@ export class RedisBalanceStore implements BalanceStore {
   }
 }
 
+/** The settings as apply-2.lua reads them: which auto-recharge applies, and its numbers. */
 function settingsFields(s: AccountSettings): string[] {
   const micros = (v: bigint | null) => (v ?? 0n).toString();
+  const online =
+    s.rechargeMode === "online" && s.autoRechargeEnabled && (s.autoRechargeAmountMicros ?? 0n) > 0n;
+  const offline = s.rechargeMode === "offline" && (s.offlineReloadMicros ?? 0n) > 0n;
+  const auto = s.trial ? "none" : online ? "online" : offline ? "offline" : "none";
   return [
-    "trial",
-    s.trial ? "1" : "0",
-    "mode",
-    s.rechargeMode,
-    "auto_on",
-    s.autoRechargeEnabled ? "1" : "0",
+    "auto",
+    auto,
     "auto_amount",
     micros(s.autoRechargeAmountMicros),
     "auto_limit",
@@ -140,28 +122,43 @@ function settingsFields(s: AccountSettings): string[] {
   ];
 }
 
-function parseApplied(accountId: string, request: EntryRequest, json: string): Applied {
-  const parsed = JSON.parse(json) as ScriptResult;
-  // cjson writes an empty Lua table as {}, not [].
-  const events = Array.isArray(parsed.events) ? parsed.events : [];
+/** Decodes apply-2.lua's compact result for one request (see the script's header). */
+function parseApplied(accountId: string, request: EntryRequest, encoded: string): Applied {
+  const [booked, events] = encoded.split("|") as [string, string];
+  const entries = booked.split(";").map((triple, n) => {
+    const [seq, before, after] = triple.split(",").map(BigInt) as [bigint, bigint, bigint];
+    const key = n === 0 ? request.key : `reload:${request.cause}:${n}`;
+    return {
+      accountId,
+      seq,
+      key,
+      kind: n === 0 ? request.kind : ("offline_reload" as const),
+      amountMicros: after - before,
+      beforeMicros: before,
+      afterMicros: after,
+      cause: n === 0 ? request.cause : key,
+    };
+  });
+  const causeOf = (ref: string): string => {
+    if (ref.startsWith("m")) return ref.slice(1);
+    if (ref.startsWith("o")) return `offline:${ref.slice(1)}`;
+    return entries[Number(ref)]!.cause;
+  };
   return {
     request,
-    entries: parsed.entries.map((e) => ({
-      accountId,
-      seq: BigInt(e.seq),
-      key: e.key,
-      kind: e.kind as EntryKind,
-      amountMicros: BigInt(e.amount),
-      beforeMicros: BigInt(e.before),
-      afterMicros: BigInt(e.after),
-      cause: e.cause,
-    })),
-    events: events.map((e) => ({
-      type: e.type as BalanceEventType,
-      accountId,
-      balanceMicros: BigInt(e.balance),
-      amountMicros: e.amount === undefined ? null : BigInt(e.amount),
-      cause: e.cause,
-    })),
+    entries,
+    events:
+      events === ""
+        ? []
+        : events.split(";").map((event) => {
+            const [type, balance, amount, ref] = event.split(",") as [string, string, string, string];
+            return {
+              type: type as BalanceEventType,
+              accountId,
+              balanceMicros: BigInt(balance),
+              amountMicros: amount === "" ? null : BigInt(amount),
+              cause: causeOf(ref),
+            };
+          }),
   };
 }

@@ -7,135 +7,165 @@
   KEYS[2]  unconfirmed entries    rs1:{<account>}:pending   (idempotency key -> result JSON)
   ARGV[1]  month of the request, "YYYY-MM" UTC (monthly reload limits)
   ARGV[2]  number of entries N
-  ARGV[3 + 4(i-1) ...]  per entry: idempotency key, amount micros (signed integer),
-           kind, cause (cdr_id, reference, ...)
+  ARGV[3 + 3(i-1) ...]  per entry: idempotency key, amount micros (signed integer), kind
 
   Returns
     -1                   the account's state is missing (Redis restarted empty or the
                          account is new to it): restore it from the ledger and retry
-    { json, ... }        one result per entry, in order: {key, entries:[{seq,key,kind,
-                         amount,before,after,cause}], events:[{type,balance,amount,cause}]}
-                         All numbers are decimal strings (Lua doubles print exponents).
+    { result, ... }      one string per entry, in order, compact because it is also
+                         what the pending hash stores:
+                           "<seq>,<before>,<after>[;<seq>,<before>,<after> ...]|<event>;<event>..."
+                         The first triple is the entry itself; each further one is an
+                         offline reload it set off (key "reload:<cause>:<n>"). An event is
+                         "<type>,<balance>,<amount or empty>,<cause ref>", the cause ref
+                         being 0 (the entry's cause), n (the n-th reload's key),
+                         "m<YYYY-MM>" (that month) or "o<YYYY-MM>" ("offline:<YYYY-MM>"). Numbers are integers in
+                         decimal (Lua doubles would print exponents).
   Thresholds (micros): low balance 5.00, block 2.00.
 ]]
 local LOW = 5000000
 local BLOCK = 2000000
 local MAX_RELOADS_PER_ENTRY = 10
 
-if redis.call('EXISTS', KEYS[1]) == 0 then
+local f = redis.call('HMGET', KEYS[1], 'balance', 'seq', 'auto')
+if not f[1] then
   return -1
 end
-
-local f = redis.call('HMGET', KEYS[1], 'balance', 'seq', 'trial', 'mode', 'auto_on', 'auto_amount',
-  'auto_limit', 'off_reload', 'off_threshold', 'off_max', 'mtd_month', 'mtd_auto', 'mtd_off',
-  'capped_auto', 'capped_off')
 local balance = tonumber(f[1])
 local seq = tonumber(f[2])
-local trial = f[3] == '1'
-local mode = f[4]
-local auto_on = f[5] == '1'
-local auto_amount = tonumber(f[6] or '0') or 0
-local auto_limit = tonumber(f[7] or '0') or 0
-local off_reload = tonumber(f[8] or '0') or 0
-local off_threshold = tonumber(f[9] or '0') or 0
-local off_max = tonumber(f[10] or '0') or 0
+-- 'online' (online auto-recharge on), 'offline' (offline auto-recharge set) or 'none'
+-- (neither, or a trial account): most accounts need no more than these three fields.
+local auto = f[3]
 local month = ARGV[1]
-local mtd_auto = tonumber(f[12] or '0') or 0
-local mtd_off = tonumber(f[13] or '0') or 0
-local capped_auto = f[14] or ''
-local capped_off = f[15] or ''
-if f[11] ~= month then
-  mtd_auto = 0
-  mtd_off = 0
+local auto_amount, auto_limit, off_reload, off_threshold, off_max = 0, 0, 0, 0, 0
+local mtd_auto, mtd_off, capped_auto, capped_off = 0, 0, '', ''
+local month_state_changed = false
+if auto ~= 'none' then
+  local g = redis.call('HMGET', KEYS[1], 'auto_amount', 'auto_limit', 'off_reload', 'off_threshold', 'off_max',
+    'mtd_month', 'mtd_auto', 'mtd_off', 'capped_auto', 'capped_off')
+  auto_amount = tonumber(g[1] or '0') or 0
+  auto_limit = tonumber(g[2] or '0') or 0
+  off_reload = tonumber(g[3] or '0') or 0
+  off_threshold = tonumber(g[4] or '0') or 0
+  off_max = tonumber(g[5] or '0') or 0
+  mtd_auto = tonumber(g[7] or '0') or 0
+  mtd_off = tonumber(g[8] or '0') or 0
+  capped_auto = g[9] or ''
+  capped_off = g[10] or ''
+  if g[6] ~= month then
+    mtd_auto = 0
+    mtd_off = 0
+    month_state_changed = true
+  end
 end
 
 local function num(n)
   return string.format('%.0f', n)
 end
 
-local result
+-- The result being built for the current entry.
+local booked, events
 
-local function event(kind, amount, cause)
-  table.insert(result.events, { type = kind, balance = num(balance), amount = amount and num(amount) or nil, cause = cause })
+local function event(kind, amount, cause_ref)
+  events[#events + 1] = kind .. ',' .. num(balance) .. ',' .. (amount and num(amount) or '') .. ',' .. cause_ref
 end
 
-local function crossings(before, cause)
-  if before >= LOW and balance < LOW then event('low_balance', nil, cause) end
-  if before >= BLOCK and balance < BLOCK then event('blocked', nil, cause) end
-  if before < BLOCK and balance >= BLOCK then event('unblocked', nil, cause) end
+local function crossings(before, cause_ref)
+  if before >= LOW and balance < LOW then event('low_balance', nil, cause_ref) end
+  if before >= BLOCK and balance < BLOCK then event('blocked', nil, cause_ref) end
+  if before < BLOCK and balance >= BLOCK then event('unblocked', nil, cause_ref) end
 end
 
-local function book(key, kind, amount, cause)
+local function book(amount, cause_ref)
   seq = seq + 1
   local before = balance
   balance = balance + amount
-  table.insert(result.entries, { seq = num(seq), key = key, kind = kind, amount = num(amount),
-    before = num(before), after = num(balance), cause = cause })
-  crossings(before, cause)
+  booked[#booked + 1] = num(seq) .. ',' .. num(before) .. ',' .. num(balance)
+  crossings(before, cause_ref)
   return before
 end
 
 -- Online auto-recharge (SPEC §1.7, §1.10): one request per crossing, within the month's limit.
-local function request_auto_recharge(cause)
+local function request_auto_recharge()
   if auto_amount <= 0 then return end
+  month_state_changed = true
   if auto_limit > 0 and mtd_auto + auto_amount > auto_limit then
     if capped_auto ~= month then
       capped_auto = month
-      event('auto_recharge_capped', auto_amount, month)
+      event('auto_recharge_capped', auto_amount, 'm' .. month)
     end
     return
   end
   mtd_auto = mtd_auto + auto_amount
-  event('auto_recharge_requested', auto_amount, cause)
+  event('auto_recharge_requested', auto_amount, '0')
 end
 
 -- Offline auto-recharge (SPEC §1.9, §1.10): reload at once, again while still at or
 -- below the threshold, never past the month's maximum.
-local function offline_reloads(cause)
+local function offline_reloads()
   local n = 0
+  month_state_changed = true
   while balance <= off_threshold and n < MAX_RELOADS_PER_ENTRY do
     if off_max > 0 and mtd_off + off_reload > off_max then
       if capped_off ~= month then
         capped_off = month
-        event('auto_recharge_capped', off_reload, 'offline:' .. month)
+        event('auto_recharge_capped', off_reload, 'o' .. month)
       end
       return
     end
     n = n + 1
     mtd_off = mtd_off + off_reload
-    local reload_key = 'reload:' .. cause .. ':' .. n
-    book(reload_key, 'offline_reload', off_reload, reload_key)
-    event('offline_reloaded', off_reload, reload_key)
+    book(off_reload, tostring(n))
+    event('offline_reloaded', off_reload, tostring(n))
+  end
+end
+
+-- One HMGET for every stored result and one HSET for every new one, in chunks that
+-- stay within Lua's unpack limit.
+local CHUNK = 1000
+local n = tonumber(ARGV[2])
+local stored = {}
+for from = 0, n - 1, CHUNK do
+  local keys = {}
+  for i = from, math.min(from + CHUNK, n) - 1 do
+    keys[#keys + 1] = ARGV[3 + 3 * i]
+  end
+  local found = redis.call('HMGET', KEYS[2], unpack(keys))
+  for j = 1, #keys do
+    stored[from + j] = found[j]
   end
 end
 
 local results = {}
-local n = tonumber(ARGV[2])
+local new_results = {}
 for i = 0, n - 1 do
-  local key = ARGV[3 + 4 * i]
-  local stored = redis.call('HGET', KEYS[2], key)
-  if stored then
-    table.insert(results, stored)
+  local previous = stored[i + 1]
+  if previous then
+    results[i + 1] = previous
   else
-    local amount = tonumber(ARGV[4 + 4 * i])
-    local kind = ARGV[5 + 4 * i]
-    local cause = ARGV[6 + 4 * i]
-    result = { key = key, entries = {}, events = {} }
-    local before = book(key, kind, amount, cause)
-    if not trial and mode == 'online' and auto_on then
-      if (before > LOW and balance <= LOW) or (kind == 'auto_recharge' and balance <= LOW) then
-        request_auto_recharge(cause)
-      end
+    local amount = tonumber(ARGV[4 + 3 * i])
+    local kind = ARGV[5 + 3 * i]
+    booked, events = {}, {}
+    local before = book(amount, '0')
+    if auto == 'online' and balance <= LOW and (before > LOW or kind == 'auto_recharge') then
+      request_auto_recharge()
+    elseif auto == 'offline' and before > off_threshold and balance <= off_threshold then
+      offline_reloads()
     end
-    if not trial and mode == 'offline' and off_reload > 0 and before > off_threshold and balance <= off_threshold then
-      offline_reloads(cause)
-    end
-    local encoded = cjson.encode(result)
-    redis.call('HSET', KEYS[2], key, encoded)
-    table.insert(results, encoded)
+    local encoded = table.concat(booked, ';') .. '|' .. table.concat(events, ';')
+    results[i + 1] = encoded
+    new_results[#new_results + 1] = ARGV[3 + 3 * i]
+    new_results[#new_results + 1] = encoded
   end
 end
+for from = 1, #new_results, 2 * CHUNK do
+  redis.call('HSET', KEYS[2], unpack(new_results, from, math.min(from + 2 * CHUNK - 1, #new_results)))
+end
 
-redis.call('HSET', KEYS[1], 'balance', num(balance), 'seq', num(seq), 'mtd_month', month,
-  'mtd_auto', num(mtd_auto), 'mtd_off', num(mtd_off), 'capped_auto', capped_auto, 'capped_off', capped_off)
+if month_state_changed then
+  redis.call('HSET', KEYS[1], 'balance', num(balance), 'seq', num(seq), 'mtd_month', month,
+    'mtd_auto', num(mtd_auto), 'mtd_off', num(mtd_off), 'capped_auto', capped_auto, 'capped_off', capped_off)
+else
+  redis.call('HSET', KEYS[1], 'balance', num(balance), 'seq', num(seq))
+end
 return results

@@ -3,7 +3,7 @@
   crossings alone. Leaves a missing state missing: restore reads settings from Postgres.
 
   KEYS[1]  account state hash     rs1:{<account>}:state
-  ARGV     field, value, ...      (trial, mode, auto_on, auto_amount, auto_limit,
+  ARGV     field, value, ...      (auto: online|offline|none, auto_amount, auto_limit,
                                    off_reload, off_threshold, off_max)
 
   Returns 1 when updated, 0 when the state is missing.

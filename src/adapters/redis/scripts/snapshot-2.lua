@@ -6,15 +6,16 @@
 
   Returns
     -1                                  the state is missing
-    { balance, seq, json, json, ... }   balance and seq as strings, then every
-                                        unconfirmed entry's stored result
+    { balance, seq, key, result, key, result, ... }
+                                        balance and seq as strings, then every
+                                        unconfirmed entry's key and stored result
 ]]
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return -1
 end
 local f = redis.call('HMGET', KEYS[1], 'balance', 'seq')
 local out = { f[1], f[2] }
-for _, v in ipairs(redis.call('HVALS', KEYS[2])) do
+for _, v in ipairs(redis.call('HGETALL', KEYS[2])) do
   table.insert(out, v)
 end
 return out
