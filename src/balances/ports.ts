@@ -30,6 +30,8 @@ export interface RecordedEntry {
   seq: bigint;
   amountMicros: bigint;
   balanceAfterMicros: bigint;
+  rateVersion: number | null;
+  details: Record<string, unknown> | null;
 }
 
 export interface Ledger {

@@ -13,6 +13,7 @@ import { registerCreditCommands } from "./credits.js";
 import { registerMigrateCommand } from "./migrate.js";
 import { registerRateCommand } from "./rate.js";
 import { registerRatesCommands } from "./rates.js";
+import { registerRunCommand } from "./run.js";
 
 export const EXIT = { ok: 0, problemFound: 1, usage: 2 } as const;
 
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
     .description("Prepaid call rating: Kafka CDRs rated, balances debited in Redis, ledger in Postgres.")
     .showHelpAfterError()
     .exitOverride();
+  registerRunCommand(program);
   registerMigrateCommand(program);
   registerRateCommand(program);
   registerRatesCommands(program);

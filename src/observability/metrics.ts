@@ -1,4 +1,4 @@
-import { Counter, Histogram, collectDefaultMetrics, type Registry } from "prom-client";
+import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from "prom-client";
 
 /**
  * The process's metrics, registered on a registry the caller owns (tests make one
@@ -18,6 +18,44 @@ export function createMetrics(registry: Registry, options: { defaultMetrics?: bo
       help: "Time from a batch's arrival to its offsets being committed.",
       labelNames: ["topic"] as const,
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
+    cdrsRated: new Counter({
+      name: "ratestream_cdrs_rated_total",
+      help: "CDRs rated and debited (duplicates of recorded CDRs not counted).",
+      registers: [registry],
+    }),
+    cdrsDuplicate: new Counter({
+      name: "ratestream_cdrs_duplicate_total",
+      help: "CDRs whose cdr_id the ledger already held: not debited again.",
+      registers: [registry],
+    }),
+    cdrsRejected: new Counter({
+      name: "ratestream_cdrs_rejected_total",
+      help: "CDRs sent to the dead-letter topic, by reason.",
+      labelNames: ["code"] as const,
+      registers: [registry],
+    }),
+    debitedMicros: new Counter({
+      name: "ratestream_debited_micros_total",
+      help: "Money debited for calls, in micro-units of the account currency.",
+      registers: [registry],
+    }),
+    eventsPublished: new Counter({
+      name: "ratestream_balance_events_published_total",
+      help: "Balance events published to Kafka, by type (at least once).",
+      labelNames: ["type"] as const,
+      registers: [registry],
+    }),
+    accountsRestored: new Counter({
+      name: "ratestream_accounts_restored_total",
+      help: "Accounts put back into Redis from the ledger after Redis lost them.",
+      registers: [registry],
+    }),
+    consumerLag: new Gauge({
+      name: "ratestream_consumer_lag",
+      help: "Records behind the partition's end after the last batch handled.",
+      labelNames: ["topic", "partition"] as const,
       registers: [registry],
     }),
     dependencyErrors: new Counter({

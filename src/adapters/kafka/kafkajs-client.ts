@@ -87,6 +87,8 @@ export function createKafkajsClient(options: KafkajsClientOptions): KafkaClient 
               );
               if (isStale()) return;
               const last = batch.messages[batch.messages.length - 1]!;
+              // Resolving moves the fetch position past the batch; committing makes it durable.
+              payload.resolveOffset(last.offset);
               await consumer.commitOffsets([
                 {
                   topic: batch.topic,

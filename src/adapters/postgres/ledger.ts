@@ -50,8 +50,10 @@ export class PostgresLedger implements Ledger {
       seq: string;
       amount_micros: string;
       balance_after_micros: string;
+      rate_version: string | null;
+      details: Record<string, unknown> | null;
     }>(
-      `select l.account_id, l.idempotency_key, l.seq, l.amount_micros, l.balance_after_micros
+      `select l.account_id, l.idempotency_key, l.seq, l.amount_micros, l.balance_after_micros, l.rate_version, l.details
          from ledger_entries l
          join unnest($1::text[], $2::text[]) as r(account_id, key)
            on l.account_id = r.account_id and l.idempotency_key = r.key`,
@@ -64,6 +66,8 @@ export class PostgresLedger implements Ledger {
         seq: BigInt(row.seq),
         amountMicros: BigInt(row.amount_micros),
         balanceAfterMicros: BigInt(row.balance_after_micros),
+        rateVersion: row.rate_version === null ? null : Number(row.rate_version),
+        details: row.details,
       });
     }
     return found;

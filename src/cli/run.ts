@@ -1,0 +1,147 @@
+import type { Command } from "commander";
+import { Gauge, Registry } from "prom-client";
+import { DEFAULT_HTTP_PORTS, loadConfig } from "../config/env.js";
+import { createKafkajsClient } from "../adapters/kafka/kafkajs-client.js";
+import { startOpsServer } from "../adapters/http/ops-server.js";
+import { PostgresLedger } from "../adapters/postgres/ledger.js";
+import { createPool } from "../adapters/postgres/pool.js";
+import { RateTableWatcher } from "../adapters/postgres/rate-table-watcher.js";
+import { createAvroRegistry } from "../adapters/registry/avro.js";
+import { RedisBalanceStore } from "../adapters/redis/balance-store.js";
+import { connectRedis } from "../adapters/redis/connection.js";
+import { faultsFromEnv } from "../balances/faults.js";
+import { createLogger } from "../observability/logger.js";
+import { createMetrics } from "../observability/metrics.js";
+import { OutboxPublisher } from "../pipeline/outbox.js";
+import { createBatchHandler, topicNames } from "../pipeline/rater.js";
+
+const SHUTDOWN_GRACE_MS = 30_000;
+
+interface RunOptions {
+  group: string;
+  topicPrefix: string;
+  partitions: number;
+  maxWaitMs: number;
+}
+
+/** `ratestream run`: the rater — consumer, /metrics, /healthz, /readyz. */
+export function registerRunCommand(program: Command): void {
+  program
+    .command("run")
+    .description("the rater: consume CDRs, rate, debit, record, publish; serve /metrics, /healthz, /readyz")
+    .option("--group <id>", "Kafka consumer group", "ratestream")
+    .option(
+      "--topic-prefix <prefix>",
+      "prefix for every topic name (isolation of environments and tests)",
+      "",
+    )
+    .option(
+      "--partitions <n>",
+      "partitions of the topics created at start-up when missing",
+      (v) => Number(v),
+      3,
+    )
+    .option("--max-wait-ms <ms>", "longest a fetch waits for records", (v) => Number(v), 500)
+    .action(async (options: RunOptions) => {
+      await runRater(options);
+    });
+}
+
+async function runRater(options: RunOptions): Promise<void> {
+  const config = loadConfig(process.env, { httpPortDefault: DEFAULT_HTTP_PORTS.run });
+  const faults = faultsFromEnv(process.env.RATESTREAM_FAULT);
+  const logger = createLogger(config.logLevel, "ratestream-run");
+  const registry = new Registry();
+  const metrics = createMetrics(registry);
+  const topics = topicNames(options.topicPrefix);
+
+  const pool = createPool(config.databaseUrl, { max: 8 });
+  const redis = connectRedis(config.redisUrl);
+  redis.on("error", (err) => logger.warn({ err }, "redis connection error"));
+  const kafka = createKafkajsClient({ brokers: config.kafkaBrokers, logger, clientId: "ratestream-run" });
+  const admin = await kafka.admin();
+  await admin.createTopics(
+    [topics.cdrs, topics.ratedCdrs, topics.balanceEvents, topics.deadLetters].map((topic) => ({
+      topic,
+      partitions: options.partitions,
+    })),
+  );
+  const producer = await kafka.producer();
+  const outbox = new OutboxPublisher(pool, producer, topics.balanceEvents, logger, metrics);
+  new Gauge({
+    name: "ratestream_outbox_backlog",
+    help: "Balance events recorded but not yet published.",
+    registers: [registry],
+    async collect() {
+      this.set(await outbox.backlog().catch(() => NaN));
+    },
+  });
+
+  const watcher = new RateTableWatcher({ pool, databaseUrl: config.databaseUrl, logger });
+  await watcher.start();
+  outbox.start();
+
+  let stopping = false;
+  const handler = createBatchHandler({
+    write: {
+      store: new RedisBalanceStore(redis),
+      ledger: new PostgresLedger(pool),
+      logger,
+      faults,
+      onRestore: () => metrics.accountsRestored.inc(),
+    },
+    registry: createAvroRegistry(config.schemaRegistryUrl),
+    producer,
+    outbox,
+    rateTable: () => watcher.current(),
+    topics,
+    logger,
+    metrics,
+    faults,
+    stopping: () => stopping,
+  });
+
+  const consumer = await kafka.consumer({ groupId: options.group, maxWaitTimeMs: options.maxWaitMs });
+  await consumer.subscribe([topics.cdrs]);
+  await consumer.run(handler);
+
+  const server = await startOpsServer({
+    port: config.httpPort,
+    registry,
+    checks: {
+      kafka: async () => void (await admin.listTopics()),
+      redis: async () => void (await redis.ping()),
+      postgres: async () => void (await pool.query("select 1")),
+      rate_table: () =>
+        watcher.current() ? Promise.resolve() : Promise.reject(new Error("no rate version imported yet")),
+    },
+  });
+  logger.info({ topics, group: options.group, httpPort: config.httpPort }, "rater running");
+
+  await new Promise<void>((resolve) => {
+    const shutdown = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, "stopping: finishing the batch in flight");
+      const force = setTimeout(() => {
+        logger.error({ graceMs: SHUTDOWN_GRACE_MS }, "shutdown took too long; exiting");
+        process.exit(1);
+      }, SHUTDOWN_GRACE_MS);
+      force.unref();
+      resolve();
+    };
+    process.once("SIGTERM", () => shutdown("SIGTERM"));
+    process.once("SIGINT", () => shutdown("SIGINT"));
+  });
+
+  // kafkajs waits for the batch in flight (which commits) before leaving the group.
+  await consumer.disconnect();
+  await outbox.stop();
+  await watcher.stop();
+  await producer.disconnect();
+  await admin.disconnect();
+  server.close();
+  redis.disconnect();
+  await pool.end();
+  logger.info("stopped");
+}

@@ -1,0 +1,101 @@
+/**
+ * Publishes balance events from the outbox table: right after a batch records them,
+ * and from a periodic sweep for any left unpublished by a crash. At least once:
+ * an event is marked published only after Kafka acknowledged it.
+ */
+import type pg from "pg";
+import type { KafkaProducer } from "../adapters/kafka/types.js";
+import type { Logger } from "../observability/logger.js";
+import type { Metrics } from "../observability/metrics.js";
+import { balanceEventMessage, type BalanceEventMessage } from "./messages.js";
+
+interface EventRow {
+  event_id: string;
+  type: string;
+  account_id: string;
+  balance_micros: string;
+  currency: string;
+  amount_micros: string | null;
+  occurred_at: Date;
+  cause: string;
+}
+
+const SELECT = `select event_id, type, account_id, balance_micros, currency, amount_micros, occurred_at, cause
+                  from balance_events`;
+
+export class OutboxPublisher {
+  private timer: NodeJS.Timeout | undefined;
+  private sweeping: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly producer: KafkaProducer,
+    private readonly topic: string,
+    private readonly logger: Logger,
+    private readonly metrics: Metrics,
+  ) {}
+
+  /** Publishes these events if they are still unpublished. */
+  async publish(eventIds: string[]): Promise<void> {
+    if (eventIds.length === 0) return;
+    const { rows } = await this.pool.query<EventRow>(
+      `${SELECT} where event_id = any($1::text[]) and published_at is null order by occurred_at, event_id`,
+      [eventIds],
+    );
+    await this.send(rows);
+  }
+
+  /** Publishes what a crash left behind: unpublished events older than `olderThanMs`. */
+  async sweep(olderThanMs = 5_000, limit = 1_000): Promise<number> {
+    const { rows } = await this.pool.query<EventRow>(
+      `${SELECT} where published_at is null and occurred_at < now() - make_interval(secs => $1)
+        order by occurred_at, event_id limit $2`,
+      [olderThanMs / 1000, limit],
+    );
+    await this.send(rows);
+    return rows.length;
+  }
+
+  async backlog(): Promise<number> {
+    const { rows } = await this.pool.query<{ n: string }>(
+      "select count(*) as n from balance_events where published_at is null",
+    );
+    return Number(rows[0]!.n);
+  }
+
+  start(intervalMs = 2_000): void {
+    this.timer = setInterval(() => {
+      this.sweeping = this.sweeping
+        .then(() => this.sweep())
+        .then((n) => {
+          if (n > 0) this.logger.info({ events: n }, "published events left unpublished by an earlier run");
+        })
+        .catch((err: unknown) => this.logger.warn({ err }, "outbox sweep failed; will retry"));
+    }, intervalMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.sweeping;
+  }
+
+  private async send(rows: EventRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    const events: BalanceEventMessage[] = rows.map((r) => ({
+      event_id: r.event_id,
+      type: r.type,
+      account_id: r.account_id,
+      balance_micros: Number(r.balance_micros),
+      currency: r.currency,
+      amount_micros: r.amount_micros === null ? null : Number(r.amount_micros),
+      occurred_at: r.occurred_at.toISOString().slice(0, 19) + "Z",
+      cause: r.cause,
+    }));
+    await this.producer.send(this.topic, events.map(balanceEventMessage));
+    await this.pool.query("update balance_events set published_at = now() where event_id = any($1::text[])", [
+      events.map((e) => e.event_id),
+    ]);
+    for (const e of events) this.metrics.eventsPublished.inc({ type: e.type });
+  }
+}

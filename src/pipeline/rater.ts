@@ -1,0 +1,231 @@
+/**
+ * The rater's batch handler — a CDR's whole flow:
+ *   decode → rate → debit and record (balances/write-path) → publish rated-cdrs,
+ *   dead letters and the batch's balance events → return (the consumer commits).
+ * A failure of Redis, Postgres, Kafka or the registry is never the records' fault:
+ * the batch is retried with backoff, nothing is dead-lettered or committed past it.
+ * Every step is idempotent, so a retry (or a redelivery after a crash) is safe.
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Cdr } from "../core/cdr.js";
+import { rateCdr } from "../core/rating/rate.js";
+import type { RateTable } from "../core/rating/rate-table.js";
+import { RatestreamError } from "../errors.js";
+import type { AvroRegistry } from "../adapters/registry/avro.js";
+import type {
+  Batch,
+  BatchControls,
+  BatchHandler,
+  KafkaProducer,
+  OutgoingMessage,
+} from "../adapters/kafka/types.js";
+import type { Faults } from "../balances/faults.js";
+import { balanceEventId } from "../balances/event-id.js";
+import type { EntryRequest } from "../balances/types.js";
+import { applyEntries, type WritePathDeps } from "../balances/write-path.js";
+import type { Logger } from "../observability/logger.js";
+import type { Metrics } from "../observability/metrics.js";
+import { decodeRecord } from "./decode.js";
+import {
+  deadLetterMessage,
+  ratedCdrMessage,
+  ratingFields,
+  type DeadLetterCode,
+  type RatingFields,
+} from "./messages.js";
+import type { OutboxPublisher } from "./outbox.js";
+
+export interface Topics {
+  cdrs: string;
+  ratedCdrs: string;
+  balanceEvents: string;
+  deadLetters: string;
+}
+
+export function topicNames(prefix = ""): Topics {
+  return {
+    cdrs: `${prefix}cdrs`,
+    ratedCdrs: `${prefix}rated-cdrs`,
+    balanceEvents: `${prefix}balance-events`,
+    deadLetters: `${prefix}cdrs.dlq`,
+  };
+}
+
+export interface RaterDeps {
+  write: WritePathDeps;
+  registry: AvroRegistry;
+  producer: KafkaProducer;
+  outbox: OutboxPublisher;
+  rateTable: () => RateTable | undefined;
+  topics: Topics;
+  logger: Logger;
+  metrics: Metrics;
+  faults: Faults;
+  /** True once shutdown began: stop retrying, let the batch go uncommitted. */
+  stopping: () => boolean;
+}
+
+const MAX_BACKOFF_MS = 10_000;
+
+export function createBatchHandler(deps: RaterDeps): BatchHandler {
+  return async (batch, controls) => {
+    const stopTimer = deps.metrics.kafkaBatchSeconds.startTimer({ topic: batch.topic });
+    deps.metrics.kafkaMessagesConsumed.inc({ topic: batch.topic }, batch.messages.length);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await processBatch(deps, batch);
+        break;
+      } catch (err) {
+        if (err instanceof RatestreamError && !err.retryable) throw err;
+        deps.metrics.dependencyErrors.inc({ dependency: dependencyOf(err) });
+        deps.logger.error(
+          {
+            err,
+            topic: batch.topic,
+            partition: batch.partition,
+            firstOffset: batch.messages[0]?.offset,
+            attempt,
+          },
+          "batch failed on a dependency; retrying (nothing dead-lettered, nothing committed)",
+        );
+        if (deps.stopping() || controls.isStale()) throw err;
+        await backoff(attempt, controls);
+      }
+    }
+    const last = batch.messages.at(-1)!;
+    deps.metrics.consumerLag.set(
+      { topic: batch.topic, partition: String(batch.partition) },
+      Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(last.offset) - 1n)),
+    );
+    stopTimer();
+  };
+}
+
+async function backoff(attempt: number, controls: BatchControls): Promise<void> {
+  const ms = Math.min(MAX_BACKOFF_MS, 100 * 2 ** attempt) * (0.5 + Math.random() / 2);
+  for (let waited = 0; waited < ms; waited += 1_000) {
+    await sleep(Math.min(1_000, ms - waited));
+    await controls.heartbeat().catch(() => undefined);
+  }
+}
+
+function dependencyOf(err: unknown): string {
+  const text = `${(err as Error)?.name} ${(err as Error)?.message}`.toLowerCase();
+  if (text.includes("redis") || text.includes("script")) return "redis";
+  if (text.includes("kafka")) return "kafka";
+  if (text.includes("registry")) return "registry";
+  if (
+    text.includes("postgres") ||
+    text.includes("database") ||
+    (err as { code?: string })?.code?.length === 5
+  )
+    return "postgres";
+  return "unknown";
+}
+
+interface Accepted {
+  index: number;
+  cdr: Cdr;
+  rating: RatingFields;
+}
+
+async function processBatch(deps: RaterDeps, batch: Batch): Promise<void> {
+  const table = deps.rateTable();
+  if (!table)
+    throw new RatestreamError(
+      "dependency_unavailable",
+      "no rate version imported yet (ratestream rates import)",
+    );
+  const source = { topic: batch.topic, partition: batch.partition };
+  const deadLetters: OutgoingMessage[] = [];
+  const reject = (index: number, code: DeadLetterCode, reason: string, cdr?: Cdr) => {
+    deadLetters.push(deadLetterMessage(batch.messages[index]!, source, code, reason));
+    deps.metrics.cdrsRejected.inc({ code });
+    deps.logger.warn(
+      {
+        code,
+        reason,
+        accountId: cdr?.account_id,
+        cdrId: cdr?.cdr_id,
+        partition: batch.partition,
+        offset: batch.messages[index]!.offset,
+      },
+      "record dead-lettered",
+    );
+  };
+
+  // Decode and rate: pure, except the registry lookup for Avro.
+  const accepted: Accepted[] = [];
+  for (const [index, message] of batch.messages.entries()) {
+    const decoded = await decodeRecord(message.value, deps.registry);
+    if (!decoded.ok) {
+      reject(index, decoded.code, decoded.message);
+      continue;
+    }
+    const outcome = rateCdr(table, decoded.cdr);
+    if (!outcome.ok) {
+      reject(index, "no_rate", outcome.message, decoded.cdr);
+      continue;
+    }
+    accepted.push({ index, cdr: decoded.cdr, rating: ratingFields(outcome) });
+  }
+
+  // Debit and record, in the order of effects.
+  const requests: EntryRequest[] = accepted.map(({ cdr, rating }) => ({
+    accountId: cdr.account_id,
+    key: `cdr:${cdr.cdr_id}`,
+    kind: "call",
+    amountMicros: -BigInt(rating.charge_micros),
+    cause: cdr.cdr_id,
+    cdrId: cdr.cdr_id,
+    rateVersion: rating.rate_version,
+    details: {
+      billed_seconds: rating.billed_seconds,
+      prefix: rating.prefix,
+      rate_effective_from: rating.rate_effective_from,
+    },
+  }));
+  const outcomes = await applyEntries(deps.write, requests);
+
+  const rated: OutgoingMessage[] = [];
+  const eventIds: string[] = [];
+  outcomes.forEach((outcome, i) => {
+    const { index, cdr, rating } = accepted[i]!;
+    if (outcome.status === "unknown_account") {
+      reject(index, "unknown_account", `no account "${cdr.account_id}"`, cdr);
+    } else if (outcome.status === "applied") {
+      rated.push(ratedCdrMessage(cdr, rating));
+      deps.metrics.cdrsRated.inc();
+      deps.metrics.debitedMicros.inc(rating.charge_micros);
+      for (const e of outcome.applied.events) eventIds.push(balanceEventId(e.type, e.accountId, e.cause));
+    } else {
+      // Already recorded: publish again (at least once) as the ledger priced it, which may
+      // differ from today's deck. A redelivery may also have left its events unpublished.
+      rated.push(ratedCdrMessage(cdr, recordedRating(outcome.recorded) ?? rating));
+      deps.metrics.cdrsDuplicate.inc();
+    }
+  });
+
+  await Promise.all([
+    deadLetters.length > 0 ? deps.producer.send(deps.topics.deadLetters, deadLetters) : undefined,
+    rated.length > 0 ? deps.producer.send(deps.topics.ratedCdrs, rated) : undefined,
+    deps.outbox.publish(eventIds),
+  ]);
+  deps.faults.reach("after_publish");
+  deps.faults.reach("before_commit");
+}
+
+function recordedRating(
+  recorded:
+    { amountMicros: bigint; rateVersion: number | null; details: Record<string, unknown> | null } | undefined,
+): RatingFields | undefined {
+  const d = recorded?.details;
+  if (!recorded || !d) return undefined;
+  return {
+    charge_micros: Number(-recorded.amountMicros),
+    billed_seconds: Number(d.billed_seconds),
+    prefix: String(d.prefix),
+    rate_version: recorded.rateVersion,
+    rate_effective_from: String(d.rate_effective_from),
+  };
+}
