@@ -10,6 +10,7 @@ import { registerApiKeyCommands } from "./apikeys.js";
 import { registerBalanceCommands } from "./balances.js";
 import { registerCheckCommand } from "./check.js";
 import { registerCreditCommands } from "./credits.js";
+import { registerDlqCommands } from "./dlq.js";
 import { registerMigrateCommand } from "./migrate.js";
 import { registerRateCommand } from "./rate.js";
 import { registerRatesCommands } from "./rates.js";
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerCreditCommands(program);
   registerApiKeyCommands(program);
   registerBalanceCommands(program);
+  registerDlqCommands(program);
   registerCheckCommand(program);
   return program;
 }

@@ -13,7 +13,7 @@ import { faultsFromEnv } from "../balances/faults.js";
 import { createLogger } from "../observability/logger.js";
 import { createMetrics } from "../observability/metrics.js";
 import { OutboxPublisher } from "../pipeline/outbox.js";
-import { createBatchHandler, topicNames } from "../pipeline/rater.js";
+import { allTopics, createBatchHandler, topicNames } from "../pipeline/rater.js";
 
 const SHUTDOWN_GRACE_MS = 30_000;
 
@@ -22,6 +22,7 @@ interface RunOptions {
   topicPrefix: string;
   partitions: number;
   maxWaitMs: number;
+  sessionTimeoutMs: number;
 }
 
 /** `ratestream run`: the rater — consumer, /metrics, /healthz, /readyz. */
@@ -42,6 +43,12 @@ export function registerRunCommand(program: Command): void {
       3,
     )
     .option("--max-wait-ms <ms>", "longest a fetch waits for records", (v) => Number(v), 500)
+    .option(
+      "--session-timeout-ms <ms>",
+      "how long the group waits for a silent member before giving its partitions to others",
+      (v) => Number(v),
+      30_000,
+    )
     .action(async (options: RunOptions) => {
       await runRater(options);
     });
@@ -60,12 +67,7 @@ async function runRater(options: RunOptions): Promise<void> {
   redis.on("error", (err) => logger.warn({ err }, "redis connection error"));
   const kafka = createKafkajsClient({ brokers: config.kafkaBrokers, logger, clientId: "ratestream-run" });
   const admin = await kafka.admin();
-  await admin.createTopics(
-    [topics.cdrs, topics.ratedCdrs, topics.balanceEvents, topics.deadLetters].map((topic) => ({
-      topic,
-      partitions: options.partitions,
-    })),
-  );
+  await admin.createTopics(allTopics(topics).map((topic) => ({ topic, partitions: options.partitions })));
   const producer = await kafka.producer();
   const outbox = new OutboxPublisher(pool, producer, topics.balanceEvents, logger, metrics);
   new Gauge({
@@ -101,7 +103,11 @@ async function runRater(options: RunOptions): Promise<void> {
     stopping: () => stopping,
   });
 
-  const consumer = await kafka.consumer({ groupId: options.group, maxWaitTimeMs: options.maxWaitMs });
+  const consumer = await kafka.consumer({
+    groupId: options.group,
+    maxWaitTimeMs: options.maxWaitMs,
+    sessionTimeoutMs: options.sessionTimeoutMs,
+  });
   await consumer.subscribe([topics.cdrs]);
   await consumer.run(handler);
 

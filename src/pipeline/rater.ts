@@ -42,6 +42,11 @@ export interface Topics {
   deadLetters: string;
 }
 
+/** Every topic the rater writes or reads, for creating or deleting them together. */
+export function allTopics(topics: Topics): string[] {
+  return [topics.cdrs, topics.ratedCdrs, topics.balanceEvents, topics.deadLetters];
+}
+
 export function topicNames(prefix = ""): Topics {
   return {
     cdrs: `${prefix}cdrs`,
