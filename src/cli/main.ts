@@ -10,6 +10,7 @@ import { registerApiKeyCommands } from "./apikeys.js";
 import { registerBalanceCommands } from "./balances.js";
 import { registerCheckCommand } from "./check.js";
 import { registerCreditCommands } from "./credits.js";
+import { registerDemoCommand } from "./demo.js";
 import { registerDlqCommands } from "./dlq.js";
 import { registerMigrateCommand } from "./migrate.js";
 import { registerRateCommand } from "./rate.js";
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
   registerApiKeyCommands(program);
   registerBalanceCommands(program);
   registerDlqCommands(program);
+  registerDemoCommand(program);
   registerCheckCommand(program);
   return program;
 }

@@ -50,7 +50,10 @@ export function createKafkajsClient(options: KafkajsClientOptions): KafkaClient 
       await producer.connect();
       return {
         async send(topic: string, messages: OutgoingMessage[]) {
-          await producer.send({ topic, acks: -1, messages });
+          // One request per chunk: a whole consumer batch in one produce request can pass
+          // the broker's message.max.bytes (1 MiB by default).
+          for (const chunk of chunksBySize(messages))
+            await producer.send({ topic, acks: -1, messages: chunk });
         },
         disconnect: () => producer.disconnect(),
       };
@@ -136,6 +139,31 @@ export function createKafkajsClient(options: KafkajsClientOptions): KafkaClient 
       };
     },
   };
+}
+
+const CHUNK_BYTES = 512 * 1024;
+const CHUNK_MESSAGES = 2_000;
+
+function sizeOf(value: string | Buffer | null | undefined): number {
+  if (value == null) return 0;
+  return typeof value === "string" ? Buffer.byteLength(value) : value.length;
+}
+
+export function* chunksBySize(messages: OutgoingMessage[]): Generator<OutgoingMessage[]> {
+  let chunk: OutgoingMessage[] = [];
+  let bytes = 0;
+  for (const message of messages) {
+    let size = sizeOf(message.key) + sizeOf(message.value) + 64;
+    for (const [name, value] of Object.entries(message.headers ?? {})) size += name.length + sizeOf(value);
+    if (chunk.length > 0 && (bytes + size > CHUNK_BYTES || chunk.length >= CHUNK_MESSAGES)) {
+      yield chunk;
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(message);
+    bytes += size;
+  }
+  if (chunk.length > 0) yield chunk;
 }
 
 function byPartition(a: { partition: number }, b: { partition: number }): number {

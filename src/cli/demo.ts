@@ -1,0 +1,262 @@
+/**
+ * `ratestream demo`: the whole job on local defaults. Migrates, imports the sample
+ * decks, funds sample accounts, starts `ratestream run` as a child process, streams
+ * generated CDRs for a bounded time with a progress line, waits until every record is
+ * committed, prints a summary read back from Kafka and Postgres, reconciles (exit 1 on
+ * drift) and stops the rater.
+ */
+import { spawn } from "node:child_process";
+import { readFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Command } from "commander";
+import { loadConfig } from "../config/env.js";
+import { RatestreamError } from "../errors.js";
+import { createKafkajsClient } from "../adapters/kafka/kafkajs-client.js";
+import { migrate } from "../adapters/postgres/migrate.js";
+import { importDeckSet } from "../adapters/postgres/rate-versions.js";
+import { applyEntries } from "../balances/write-path.js";
+import { checkAccount } from "../balances/reconcile.js";
+import { formatAmount } from "../core/money.js";
+import { parseRateDeck } from "../core/decks/rate-deck.js";
+import { createLogger } from "../observability/logger.js";
+import { allTopics, topicNames } from "../pipeline/rater.js";
+import { generateCdrs, type RawCdr } from "../tools/cdr-generator.js";
+import { withStores } from "./context.js";
+
+const ROOT = new URL("../../", import.meta.url);
+const GROUP = "ratestream-demo";
+
+interface DemoOptions {
+  seconds: number;
+  rate: number;
+  accounts: number;
+  port: number;
+}
+
+export function registerDemoCommand(program: Command): void {
+  program
+    .command("demo")
+    .description("run the whole job end to end on local defaults and print what happened")
+    .option("--seconds <n>", "how long to stream CDRs", (v) => Number(v), 20)
+    .option("--rate <n>", "CDRs offered per second", (v) => Number(v), 10_000)
+    .option("--accounts <n>", "sample accounts to fund", (v) => Number(v), 200)
+    .option("--port <n>", "HTTP port of the demo's rater", (v) => Number(v), 18080)
+    .action(async (o: DemoOptions) => {
+      process.exitCode = await runDemo(o);
+    });
+}
+
+const say = (line = "") => process.stdout.write(`${line}\n`);
+
+async function runDemo(o: DemoOptions): Promise<number> {
+  const config = loadConfig(process.env);
+  const runId = new Date().toISOString().replace(/\D/g, "").slice(0, 14);
+  // Topics of this run's own, removed at the end: a demo never reads an older run's records.
+  const topicPrefix = `demo-${runId}.`;
+  const topics = topicNames(topicPrefix);
+  const kafka = createKafkajsClient({ brokers: config.kafkaBrokers, logger: createLogger("error") });
+
+  return withStores(async (ctx) => {
+    say(`== migrate: ${JSON.stringify(await migrate(ctx.pool))}`);
+    const deck = (name: string) => readFile(new URL(`rates/${name}`, ROOT), "utf8");
+    const rates = await deck("rates.csv");
+    const imported = await importDeckSet(ctx.pool, {
+      rates: { file: "rates/rates.csv", text: rates },
+      surcharges: { file: "rates/surcharges.csv", text: await deck("surcharges.csv") },
+      numbers: { file: "rates/numbers.csv", text: await deck("numbers.csv") },
+    });
+    say(`== rate version ${imported.version} (${imported.created ? "imported" : "already the newest"})`);
+
+    // Sample accounts, most well funded, some close to the thresholds to show crossings.
+    const accounts = Array.from({ length: o.accounts }, (_, i) => `demo-${runId}-${i + 1}`);
+    await ctx.pool.query(
+      `insert into accounts (account_id, admin_email) select a, 'admin@' || a || '.example' from unnest($1::text[]) a`,
+      [accounts],
+    );
+    await applyEntries(
+      ctx,
+      accounts.map((accountId, i) => ({
+        accountId,
+        key: "credit:demo-opening",
+        kind: "credit" as const,
+        amountMicros: i % 4 === 0 ? 6_000_000n : 50_000_000n,
+        cause: "demo-opening",
+        reference: "demo-opening",
+      })),
+    );
+    say(`== ${accounts.length} accounts funded (${accounts[0]} … ${accounts.at(-1)})`);
+
+    const admin = await kafka.admin();
+    await admin.createTopics(allTopics(topics).map((topic) => ({ topic, partitions: 3 })));
+
+    const rater = spawn(
+      process.execPath,
+      [
+        fileURLToPath(new URL("bin/ratestream.js", ROOT)),
+        "run",
+        "--group",
+        GROUP,
+        "--topic-prefix",
+        topicPrefix,
+      ],
+      {
+        env: { ...process.env, HTTP_PORT: String(o.port), LOG_LEVEL: "error" },
+        stdio: ["ignore", "ignore", "inherit"],
+      },
+    );
+    const raterExit = new Promise<number | null>((resolve) => rater.on("exit", (code) => resolve(code)));
+    try {
+      await waitReady(o.port, raterExit);
+      say(
+        `== rater running (group ${GROUP}, topics ${topicPrefix}*, metrics on http://127.0.0.1:${o.port}/metrics)`,
+      );
+
+      const rows = parseRateDeck(rates, "rates.csv");
+      const producer = await kafka.producer();
+      const started = Date.now();
+      const deadline = started + o.seconds * 1000;
+      let sent = 0;
+      const cdrs = generateCdrs(Number.MAX_SAFE_INTEGER, {
+        seed: Number(runId.slice(-6)),
+        accounts,
+        prefixes: {
+          outbound: rows.filter((r) => r.direction === "outbound").map((r) => r.prefix),
+          inbound: rows.filter((r) => r.direction === "inbound").map((r) => r.prefix),
+        },
+        unratedShare: 0.005,
+        idPrefix: `demo-${runId}`,
+        startMs: Date.now() - 60_000,
+      });
+      while (Date.now() < deadline) {
+        // Offer the stream at a steady rate: send what is due, then wait a tick.
+        const due = Math.floor(((Date.now() - started) / 1000) * o.rate) - sent;
+        if (due > 0) {
+          const batch: RawCdr[] = [];
+          for (let i = 0; i < Math.min(due, 5_000); i++) batch.push(cdrs.next().value as RawCdr);
+          await producer.send(
+            topics.cdrs,
+            batch.map((c) => ({ key: c.account_id, value: JSON.stringify(c) })),
+          );
+          sent += batch.length;
+        }
+        progress(started, o.seconds, sent, await ratedSoFar(o.port));
+        await sleep(100);
+      }
+      await producer.disconnect();
+      const producedAt = Date.now();
+
+      // Wait until the rater has committed every record.
+      let caughtUp = false;
+      for (let i = 0; i < 600 && !caughtUp; i++) {
+        const ends = await admin.endOffsets(topics.cdrs);
+        const committed = new Map(
+          (await admin.committedOffsets(GROUP, topics.cdrs)).map((p) => [p.partition, p.offset]),
+        );
+        caughtUp = ends.every((e) => e.offset === "0" || committed.get(e.partition) === e.offset);
+        progress(started, o.seconds, sent, await ratedSoFar(o.port));
+        if (!caughtUp) await sleep(200);
+      }
+      const finished = Date.now();
+      process.stderr.write("\n");
+      if (!caughtUp)
+        throw new RatestreamError("dependency_unavailable", "the rater did not catch up within 2 minutes");
+
+      await summary(ctx.pool, accounts, {
+        sent,
+        seconds: (finished - started) / 1000,
+        drainSeconds: (finished - producedAt) / 1000,
+      });
+      say(`dead letters:        ${sum(await admin.endOffsets(topics.deadLetters))}`);
+
+      let drifted = 0;
+      for (const account of accounts) {
+        if ((await checkAccount(ctx.store, ctx.ledger, account)).status === "drift") drifted++;
+      }
+      say(`== reconcile: ${accounts.length} accounts checked, ${drifted} drifted`);
+      return drifted > 0 ? 1 : 0;
+    } finally {
+      rater.kill("SIGTERM");
+      const code = await raterExit;
+      say(`== rater stopped (exit ${code})`);
+      await admin.deleteTopics(allTopics(topics)).catch(() => undefined);
+      await admin.disconnect();
+    }
+  });
+}
+
+function sum(offsets: { offset: string }[]): number {
+  return offsets.reduce((n, p) => n + Number(p.offset), 0);
+}
+
+async function waitReady(port: number, exited: Promise<number | null>): Promise<void> {
+  let gone = false;
+  void exited.then(() => (gone = true));
+  for (let i = 0; i < 300; i++) {
+    if (gone)
+      throw new RatestreamError(
+        "dependency_unavailable",
+        "the rater exited during start-up (see its log above)",
+      );
+    const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) return;
+    await sleep(100);
+  }
+  throw new RatestreamError("dependency_unavailable", "the rater was not ready within 30 s");
+}
+
+async function ratedSoFar(port: number): Promise<number> {
+  const text = await fetch(`http://127.0.0.1:${port}/metrics`).then(
+    (r) => r.text(),
+    () => "",
+  );
+  return Number(/^ratestream_cdrs_rated_total (\d+)/m.exec(text)?.[1] ?? 0);
+}
+
+function progress(started: number, seconds: number, sent: number, rated: number): void {
+  const elapsed = (Date.now() - started) / 1000;
+  const done = Math.min(1, elapsed / seconds);
+  const bar = "#".repeat(Math.round(done * 30)).padEnd(30, ".");
+  process.stderr.write(
+    `\r[${bar}] ${elapsed.toFixed(1)}s  sent ${sent.toLocaleString("en-US")}  rated ${rated.toLocaleString("en-US")}   `,
+  );
+}
+
+async function summary(
+  pool: import("pg").Pool,
+  accounts: string[],
+  run: { sent: number; seconds: number; drainSeconds: number },
+): Promise<void> {
+  const {
+    rows: [calls],
+  } = await pool.query<{ n: string; debited: string }>(
+    `select count(*) as n, coalesce(-sum(amount_micros), 0) as debited
+       from ledger_entries where account_id = any($1::text[]) and kind = 'call'`,
+    [accounts],
+  );
+  const rated = Number(calls!.n);
+  say("== summary");
+  say(`CDRs sent:           ${run.sent.toLocaleString("en-US")}`);
+  say(`CDRs rated:          ${rated.toLocaleString("en-US")} (in the ledger)`);
+  say(
+    `throughput:          ${Math.round(rated / run.seconds).toLocaleString("en-US")} CDRs/s end to end (${run.seconds.toFixed(1)} s, ${run.drainSeconds.toFixed(1)} s of it draining after the last send)`,
+  );
+  say(`money debited:       ${formatAmount(BigInt(calls!.debited))}`);
+  const events = await pool.query<{ type: string; n: string }>(
+    "select type, count(*) as n from balance_events where account_id = any($1::text[]) group by type order by type",
+    [accounts],
+  );
+  say(`events by type:      ${events.rows.map((r) => `${r.type} ${r.n}`).join(", ")}`);
+  const balances = await pool.query<{ account_id: string; balance: string }>(
+    `select account_id, sum(amount_micros) as balance from ledger_entries
+      where account_id = any($1::text[]) group by account_id order by balance`,
+    [accounts],
+  );
+  const blocked = balances.rows.filter((r) => BigInt(r.balance) < 2_000_000n).length;
+  say(`balances:            ${blocked} of ${accounts.length} accounts blocked; lowest:`);
+  for (const row of balances.rows.slice(0, 5))
+    say(`  ${row.account_id.padEnd(32)} ${formatAmount(BigInt(row.balance))}`);
+}
