@@ -10,6 +10,7 @@ import { createAvroRegistry } from "../adapters/registry/avro.js";
 import { RedisBalanceStore } from "../adapters/redis/balance-store.js";
 import { connectRedis } from "../adapters/redis/connection.js";
 import { faultsFromEnv } from "../balances/faults.js";
+import { checkAccount } from "../balances/reconcile.js";
 import { createLogger } from "../observability/logger.js";
 import { createMetrics } from "../observability/metrics.js";
 import { OutboxPublisher } from "../pipeline/outbox.js";
@@ -23,6 +24,44 @@ interface RunOptions {
   partitions: number;
   maxWaitMs: number;
   sessionTimeoutMs: number;
+  reconcileEveryS: number;
+}
+
+/**
+ * Every interval, reconciles up to 200 of the accounts debited since the last round and
+ * exposes how many drifted (ratestream_reconcile_drift_accounts) for alerting.
+ */
+function sampleReconcile(s: {
+  store: RedisBalanceStore;
+  ledger: PostgresLedger;
+  touched: Set<string>;
+  metrics: ReturnType<typeof createMetrics>;
+  logger: ReturnType<typeof createLogger>;
+  intervalMs: number;
+}): NodeJS.Timeout {
+  let running = false;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    const accounts = [...s.touched].slice(0, 200);
+    s.touched.clear();
+    void (async () => {
+      let drifted = 0;
+      for (const account of accounts) {
+        const check = await checkAccount(s.store, s.ledger, account);
+        s.metrics.reconcileChecked.inc();
+        if (check.status === "drift") {
+          drifted++;
+          s.logger.error({ accountId: account, check }, "reconcile: Redis disagrees with the ledger");
+        }
+      }
+      s.metrics.reconcileDrift.set(drifted);
+    })()
+      .catch((err: unknown) => s.logger.warn({ err }, "sampled reconcile failed"))
+      .finally(() => (running = false));
+  }, s.intervalMs);
+  timer.unref();
+  return timer;
 }
 
 /** `ratestream run`: the rater — consumer, /metrics, /healthz, /readyz. */
@@ -48,6 +87,12 @@ export function registerRunCommand(program: Command): void {
       "how long the group waits for a silent member before giving its partitions to others",
       (v) => Number(v),
       30_000,
+    )
+    .option(
+      "--reconcile-every-s <s>",
+      "how often to reconcile a sample of recently debited accounts",
+      (v) => Number(v),
+      60,
     )
     .action(async (options: RunOptions) => {
       await runRater(options);
@@ -84,10 +129,22 @@ async function runRater(options: RunOptions): Promise<void> {
   outbox.start();
 
   let stopping = false;
+  const store = new RedisBalanceStore(redis);
+  const ledger = new PostgresLedger(pool);
+  const touched = new Set<string>();
+  const sampler = sampleReconcile({
+    store,
+    ledger,
+    touched,
+    metrics,
+    logger,
+    intervalMs: options.reconcileEveryS * 1000,
+  });
   const handler = createBatchHandler({
+    touched,
     write: {
-      store: new RedisBalanceStore(redis),
-      ledger: new PostgresLedger(pool),
+      store,
+      ledger,
       logger,
       faults,
       onRestore: () => metrics.accountsRestored.inc(),
@@ -141,6 +198,7 @@ async function runRater(options: RunOptions): Promise<void> {
   });
 
   // kafkajs waits for the batch in flight (which commits) before leaving the group.
+  clearInterval(sampler);
   await consumer.disconnect();
   await outbox.stop();
   await watcher.stop();

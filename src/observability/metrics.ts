@@ -58,6 +58,16 @@ export function createMetrics(registry: Registry, options: { defaultMetrics?: bo
       labelNames: ["topic", "partition"] as const,
       registers: [registry],
     }),
+    reconcileDrift: new Gauge({
+      name: "ratestream_reconcile_drift_accounts",
+      help: "Accounts whose Redis balance disagreed with the ledger in the last sampled reconcile.",
+      registers: [registry],
+    }),
+    reconcileChecked: new Counter({
+      name: "ratestream_reconcile_checked_accounts_total",
+      help: "Accounts checked by the rater's sampled reconcile.",
+      registers: [registry],
+    }),
     dependencyErrors: new Counter({
       name: "ratestream_dependency_errors_total",
       help: "Failures talking to Kafka, Redis, Postgres or the schema registry.",

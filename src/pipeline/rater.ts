@@ -68,6 +68,8 @@ export interface RaterDeps {
   faults: Faults;
   /** True once shutdown began: stop retrying, let the batch go uncommitted. */
   stopping: () => boolean;
+  /** Accounts the rater debited lately, for the sampled reconcile. */
+  touched?: Set<string>;
 }
 
 const MAX_BACKOFF_MS = 10_000;
@@ -199,6 +201,7 @@ async function processBatch(deps: RaterDeps, batch: Batch): Promise<void> {
     if (outcome.status === "unknown_account") {
       reject(index, "unknown_account", `no account "${cdr.account_id}"`, cdr);
     } else if (outcome.status === "applied") {
+      if (deps.touched && deps.touched.size < 10_000) deps.touched.add(cdr.account_id);
       rated.push(ratedCdrMessage(cdr, rating));
       deps.metrics.cdrsRated.inc();
       deps.metrics.debitedMicros.inc(rating.charge_micros);
