@@ -2,9 +2,10 @@ import { createReadStream } from "node:fs";
 import { access } from "node:fs/promises";
 import type { Command } from "commander";
 import { RatestreamError } from "../errors.js";
+import { parseDeckSet } from "../core/decks/deck-set.js";
 import { buildRateTable } from "../core/rating/rate-table.js";
 import { rateStream } from "../offline/rate-stream.js";
-import { parseDecks, readDeckFiles } from "./deck-files.js";
+import { readDeckFiles } from "./deck-files.js";
 
 /** `ratestream rate`: rate CDRs offline against deck files (SPEC §3). */
 export function registerRateCommand(program: Command): void {
@@ -16,8 +17,8 @@ export function registerRateCommand(program: Command): void {
     .option("--input <jsonl>", "CDRs, one JSON object per line (default: standard input)")
     .option("--summary", "print counts of rated lines and errors on stderr at the end")
     .action(async (options: { rates: string; surcharges?: string; input?: string; summary?: boolean }) => {
-      const paths = { rates: options.rates, surcharges: options.surcharges };
-      const table = buildRateTable(parseDecks(await readDeckFiles(paths), paths));
+      const decks = await readDeckFiles({ rates: options.rates, surcharges: options.surcharges });
+      const table = buildRateTable(parseDeckSet(decks));
       if (options.input !== undefined) {
         await access(options.input).catch((err: Error) => {
           throw new RatestreamError("bad_usage", `cannot read input ${options.input}: ${err.message}`);

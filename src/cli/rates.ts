@@ -13,14 +13,7 @@ export function registerRatesCommands(program: Command): void {
     .option("--surcharges <csv>", "surcharge deck")
     .option("--numbers <csv>", "number price list")
     .action(async (options: { rates: string; surcharges?: string; numbers?: string }) => {
-      const texts = await readDeckFiles(options);
-      const part = (file: string | undefined, text: string | undefined) =>
-        file !== undefined && text !== undefined ? { file, text } : undefined;
-      const set = {
-        rates: { file: options.rates, text: texts.rates },
-        surcharges: part(options.surcharges, texts.surcharges),
-        numbers: part(options.numbers, texts.numbers),
-      };
+      const set = await readDeckFiles(options);
       const result = await withDatabase((pool) => importDeckSet(pool, set));
       process.stdout.write(`${JSON.stringify(result)}\n`);
     });

@@ -3,18 +3,10 @@
  * drawn with Zipf-like skew (a few busy tenants, a long tail), destinations drawn from
  * a deck's prefixes, some surcharges. Not for tests of rules: those write CDRs by hand.
  */
-import type { Direction } from "../core/cdr.js";
+import type { Cdr, Direction, Surcharge } from "../core/cdr.js";
 
-export interface RawCdr {
-  cdr_id: string;
-  account_id: string;
-  direction: Direction;
-  from: string;
-  to: string;
-  answered_at: string;
-  duration_seconds: number;
-  surcharges?: { feature: string; seconds: number }[];
-}
+/** A CDR as a switch sends it: the wire fields, surcharges optional. */
+export type RawCdr = Omit<Cdr, "answeredAtMicros" | "surcharges"> & { surcharges?: Surcharge[] };
 
 export interface CdrGeneratorOptions {
   seed?: number;

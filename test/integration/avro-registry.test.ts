@@ -1,21 +1,13 @@
 /** Confluent-framed Avro through the real schema registry (Apicurio, Confluent API). */
 import { afterEach, describe, expect, it } from "vitest";
 import { createAvroRegistry, isConfluentFramed, SCHEMA_FILES } from "../../src/adapters/registry/avro.js";
+import { baseCdr } from "../support/decks.js";
 import { config, Scope } from "../support/services.js";
 
 const scope = new Scope();
 afterEach(() => scope.cleanup());
 
-const cdr = {
-  cdr_id: "c-000123",
-  account_id: "acme",
-  direction: "outbound",
-  from: "+14155550100",
-  to: "+442071234567",
-  answered_at: "2026-11-27T10:00:00Z",
-  duration_seconds: 125,
-  surcharges: [{ feature: "recording", seconds: 125 }],
-};
+const cdr = { ...baseCdr, surcharges: [{ feature: "recording", seconds: 125 }] };
 
 describe("Avro through the schema registry", () => {
   it("registers the CDR schema and round-trips a CDR in a Confluent frame", async () => {

@@ -5,16 +5,10 @@
  */
 import { createHash } from "node:crypto";
 import type pg from "pg";
-import { parseNumberDeck } from "../../core/decks/number-deck.js";
-import { parseRateDeck } from "../../core/decks/rate-deck.js";
-import { parseSurchargeDeck } from "../../core/decks/surcharge-deck.js";
-import { buildRateTable, type Decks, type RateTable } from "../../core/rating/rate-table.js";
+import { parseDeckSet, type DeckSet } from "../../core/decks/deck-set.js";
+import { buildRateTable, type RateTable } from "../../core/rating/rate-table.js";
 
-export interface DeckSet {
-  rates: { file: string; text: string };
-  surcharges?: { file: string; text: string } | undefined;
-  numbers?: { file: string; text: string } | undefined;
-}
+export type { DeckSet };
 
 export interface ImportResult {
   version: number;
@@ -22,15 +16,6 @@ export interface ImportResult {
   created: boolean;
   checksum: string;
   rows: { rates: number; surcharges: number; numbers: number };
-}
-
-/** Parses every deck of a set; throws DeckError naming file, line and column. */
-export function parseDeckSet(set: DeckSet): Decks {
-  return {
-    rates: parseRateDeck(set.rates.text, set.rates.file),
-    surcharges: set.surcharges && parseSurchargeDeck(set.surcharges.text, set.surcharges.file),
-    numbers: set.numbers && parseNumberDeck(set.numbers.text, set.numbers.file),
-  };
 }
 
 /** sha256 over the three deck texts (an absent deck differs from an empty one). */
