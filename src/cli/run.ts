@@ -108,7 +108,9 @@ async function runRater(options: RunOptions): Promise<void> {
   const topics = topicNames(options.topicPrefix);
 
   const pool = createPool(config.databaseUrl, { max: 8 });
-  const redis = connectRedis(config.redisUrl);
+  // Fail commands during an outage (after 3 reconnection attempts) rather than queue them:
+  // the batch then backs off, heartbeats, and the outage shows in dependency errors.
+  const redis = connectRedis(config.redisUrl, { maxRetriesPerRequest: 3 });
   redis.on("error", (err) => logger.warn({ err }, "redis connection error"));
   const kafka = createKafkajsClient({ brokers: config.kafkaBrokers, logger, clientId: "ratestream-run" });
   const admin = await kafka.admin();

@@ -116,17 +116,18 @@ async function backoff(attempt: number, controls: BatchControls): Promise<void> 
   }
 }
 
-function dependencyOf(err: unknown): string {
-  const text = `${(err as Error)?.name} ${(err as Error)?.message}`.toLowerCase();
-  if (text.includes("redis") || text.includes("script")) return "redis";
-  if (text.includes("kafka")) return "kafka";
-  if (text.includes("registry")) return "registry";
-  if (
-    text.includes("postgres") ||
-    text.includes("database") ||
-    (err as { code?: string })?.code?.length === 5
-  )
+/** Which server a failed batch was waiting on, for ratestream_dependency_errors_total. */
+export function dependencyOf(err: unknown): string {
+  const e = err as { name?: string; message?: string; code?: string; address?: string; port?: number };
+  const name = e.name ?? "";
+  const text = `${name} ${e.message ?? ""}`;
+  if (name.startsWith("KafkaJS")) return "kafka";
+  if (/MaxRetriesPerRequest|ReplyError|redis|Connection is closed/i.test(text)) return "redis";
+  if (/registry/i.test(text)) return "registry";
+  // node-postgres: SQLSTATE codes are five characters; a refused connection names the port.
+  if ((typeof e.code === "string" && /^[0-9A-Z]{5}$/.test(e.code)) || /postgres|database|5432/i.test(text)) {
     return "postgres";
+  }
   return "unknown";
 }
 

@@ -9,18 +9,20 @@ import { checkAccount } from "../../src/balances/reconcile.js";
 import { FAULT_POINTS } from "../../src/balances/faults.js";
 import { ratestream } from "../support/cli.js";
 import { eventually, startRater, waitReady, type RaterProcess } from "../support/rater.js";
+import { privateRedis } from "../support/private-redis.js";
 import { config, Scope } from "../support/services.js";
 import { expectedCrossings, streamRig, type StreamRig } from "../support/stream.js";
 
 const scope = new Scope();
 afterEach(() => scope.cleanup());
 
-function rater(s: StreamRig, fault?: string): RaterProcess {
+function rater(s: StreamRig, fault?: string, env?: Record<string, string>): RaterProcess {
   const process = startRater({
     databaseUrl: s.rig.databaseUrl,
     topicPrefix: s.topicPrefix,
     group: s.group,
     fault,
+    env,
   });
   scope.defer(() => process.stop("SIGKILL"));
   return process;
@@ -226,5 +228,36 @@ describe("ratestream run", () => {
     await eventually(() => s.caughtUp(), 90_000, "b to finish the stream");
     expect(await s.callEntries()).toBe(s.acceptedCount(cdrs));
     await expectExactBalances(s, s.expectedBalances(cdrs));
+  }, 180_000);
+
+  it("rides out Redis going away and coming back empty: retries, restores from the ledger, dead-letters nothing", async () => {
+    const s = await streamRig(scope);
+    const redis = privateRedis(26_000 + Math.floor(Math.random() * 3_000));
+    await redis.start();
+    scope.defer(() => redis.kill());
+    const r = rater(s, undefined, { REDIS_URL: redis.url });
+    await waitReady(r);
+    const first = s.cdrs(600, 4);
+    await s.sendJson(first);
+    await eventually(() => s.caughtUp(), 60_000, "the first part to be handled");
+
+    await redis.kill(); // Redis is gone, with every balance in it
+    const second = s.cdrs(600, 5);
+    await s.sendJson(second);
+    await new Promise((resolve) => setTimeout(resolve, 3_000)); // batches fail and back off meanwhile
+    expect(await s.caughtUp()).toBe(false);
+    await redis.start(); // back, empty
+    await eventually(() => s.caughtUp(), 90_000, "the rater to recover and finish");
+
+    const all = [...first, ...second];
+    expect(await s.callEntries()).toBe(s.acceptedCount(all));
+    expect(await topicCount(s, s.topics.deadLetters)).toBe(0);
+    for (const account of s.accounts) {
+      expect(await s.rig.ledgerBalance(account)).toBe(s.expectedBalances(all).get(account));
+    }
+    const metrics = await (await fetch(`http://127.0.0.1:${r.port}/metrics`)).text();
+    expect(metrics).toMatch(/^ratestream_dependency_errors_total\{dependency="redis"\} [1-9]/m);
+    expect(metrics).toMatch(/^ratestream_accounts_restored_total [1-9]/m);
+    expect(await r.stop("SIGTERM")).toEqual({ code: 0, signal: null });
   }, 180_000);
 });
