@@ -1,0 +1,378 @@
+/**
+ * bench:e2e — the whole pipeline against a bare consumer, in one run.
+ *
+ *   npm run bench:e2e               3 runs of each, 600,000 CDRs, 6 partitions, latency sweep
+ *   npm run bench:e2e -- --quick    1 run, 150,000 CDRs, 3 partitions (about 2-3 minutes)
+ *
+ * A carrier deck (50,000 prefixes × 3 dated versions) and 10,000 accounts with Zipf
+ * traffic, some surcharges, are loaded into a schema of the bench's own. CDRs are
+ * produced to a fresh topic first; then
+ *   - the baseline: a bare consumer (same client, same fetch settings, commits per
+ *     batch) reads the topic doing nothing with the records;
+ *   - the pipeline: `ratestream run` as a child process reads the same records, from
+ *     its first fetch to the last offset committed (ledger durable);
+ *   - latency: at fixed offered rates below saturation, produce time (in the cdr_id)
+ *     to the rated-cdrs record's timestamp (written after the ledger commit).
+ * Raw figures go to bench/results/raw/; a chart to bench/results/e2e.svg; the last
+ * line printed is one JSON object.
+ */
+import { spawn } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
+import { parseArgs } from "node:util";
+import { loadConfig } from "../src/config/env.js";
+import { createKafkajsClient } from "../src/adapters/kafka/kafkajs-client.js";
+import type { KafkaClient } from "../src/adapters/kafka/types.js";
+import { migrate } from "../src/adapters/postgres/migrate.js";
+import { createPool, quoteIdent } from "../src/adapters/postgres/pool.js";
+import { PostgresLedger } from "../src/adapters/postgres/ledger.js";
+import { importDeckSet } from "../src/adapters/postgres/rate-versions.js";
+import { RedisBalanceStore } from "../src/adapters/redis/balance-store.js";
+import { connectRedis } from "../src/adapters/redis/connection.js";
+import { applyEntries } from "../src/balances/write-path.js";
+import { createLogger } from "../src/observability/logger.js";
+import { allTopics, topicNames } from "../src/pipeline/rater.js";
+import { generateCdrs, type RawCdr } from "../src/tools/cdr-generator.js";
+import { carrierDeck } from "./lib/carrier-deck.js";
+import { machine, median } from "./lib/report.js";
+import { lineChart } from "./lib/svg-chart.js";
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: "boolean", default: false },
+    cdrs: { type: "string" },
+    partitions: { type: "string" },
+    runs: { type: "string" },
+  },
+});
+const quick = values.quick;
+const settings = {
+  client: "kafkajs 2.2.4",
+  cdrs: Number(values.cdrs ?? (quick ? 150_000 : 600_000)),
+  partitions: Number(values.partitions ?? (quick ? 3 : 6)),
+  runs: Number(values.runs ?? (quick ? 1 : 3)),
+  accounts: 10_000,
+  prefixes: 50_000,
+  deckVersions: 3,
+  surchargeShare: 0.1,
+  maxBytesPerPartition: 4 * 1024 * 1024,
+  maxWaitTimeMs: 500,
+  offeredRates: quick ? [1_000, 4_000] : [1_000, 2_000, 4_000, 8_000],
+  latencySeconds: quick ? 8 : 15,
+};
+const config = loadConfig(process.env);
+const logger = createLogger("error");
+const runId = `${Date.now()}`;
+const schema = `bench_e2e_${runId}`;
+const databaseUrl = `${config.databaseUrl}?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+const kafka = createKafkajsClient({ brokers: config.kafkaBrokers, logger, clientId: "bench-e2e" });
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+log(`settings: ${JSON.stringify(settings)}`);
+const admin = await kafka.admin();
+const rootPool = createPool(config.databaseUrl, { max: 1 });
+await rootPool.query(`create schema ${quoteIdent(schema)}`);
+const pool = createPool(config.databaseUrl, { schema, max: 4 });
+const redis = connectRedis(config.redisUrl);
+const accounts = Array.from({ length: settings.accounts }, (_, i) => `e2e-${runId}-${i}`);
+const topicsToDelete: string[] = [];
+
+try {
+  // Decks, accounts, funds.
+  await migrate(pool);
+  const deck = carrierDeck(settings.prefixes, settings.deckVersions);
+  await importDeckSet(pool, {
+    rates: { file: "carrier.csv", text: deck.csv },
+    surcharges: { file: "rates/surcharges.csv", text: await readFile("rates/surcharges.csv", "utf8") },
+  });
+  await pool.query(
+    "insert into accounts (account_id, admin_email) select a, 'bench@example.com' from unnest($1::text[]) a",
+    [accounts],
+  );
+  const deps = { store: new RedisBalanceStore(redis), ledger: new PostgresLedger(pool), logger };
+  for (let i = 0; i < accounts.length; i += 5_000) {
+    await applyEntries(
+      deps,
+      accounts.slice(i, i + 5_000).map((accountId) => ({
+        accountId,
+        key: "credit:opening",
+        kind: "credit" as const,
+        amountMicros: 1_000_000_000_000n,
+        cause: "opening",
+      })),
+    );
+  }
+  const cdrOptions = {
+    accounts,
+    prefixes: deck.prefixes,
+    surchargeShare: settings.surchargeShare,
+    startMs: Date.parse("2026-11-20T00:00:00Z"),
+  };
+
+  const throughput: { pipeline: number[]; baseline: number[] } = { pipeline: [], baseline: [] };
+  for (let run = 1; run <= settings.runs; run++) {
+    const topics = topicNames(`bench-${runId}-${run}.`);
+    topicsToDelete.push(...allTopics(topics));
+    await admin.createTopics(allTopics(topics).map((topic) => ({ topic, partitions: settings.partitions })));
+    const produced = await produceAll(
+      kafka,
+      topics.cdrs,
+      generateCdrs(settings.cdrs, { ...cdrOptions, seed: run, idPrefix: `r${run}` }),
+    );
+    log(`run ${run}: produced ${produced} CDRs`);
+
+    const baseline = await bareConsumer(kafka, topics.cdrs, produced);
+    throughput.baseline.push(baseline);
+    log(`run ${run}: baseline ${Math.round(baseline)} records/s`);
+
+    const pipeline = await pipelineRun(topics.cdrs, `bench-${runId}-${run}.`, produced);
+    throughput.pipeline.push(pipeline);
+    log(`run ${run}: pipeline ${Math.round(pipeline)} CDRs/s`);
+  }
+
+  // Latency at fixed offered rates, the rater already running and caught up.
+  const latencyTopics = topicNames(`bench-${runId}-lat.`);
+  topicsToDelete.push(...allTopics(latencyTopics));
+  await admin.createTopics(
+    allTopics(latencyTopics).map((topic) => ({ topic, partitions: settings.partitions })),
+  );
+  const rater = startRater(`bench-${runId}-lat.`);
+  const latency: { offered: number; achieved: number; p50: number; p99: number }[] = [];
+  try {
+    await waitReady(rater.port);
+    for (const rate of settings.offeredRates) {
+      latency.push(await latencyAt(rate, latencyTopics, cdrOptions));
+      log(`latency at ${rate}/s: ${JSON.stringify(latency.at(-1))}`);
+    }
+  } finally {
+    rater.child.kill("SIGTERM");
+    await rater.exited;
+  }
+
+  const cdrsPerS = median(throughput.pipeline);
+  const baselinePerS = median(throughput.baseline);
+  const atLowest = latency[0]!;
+  const result = {
+    cdrs_per_s: Math.round(cdrsPerS),
+    baseline_consume_per_s: Math.round(baselinePerS),
+    ratio: Number((cdrsPerS / baselinePerS).toFixed(3)),
+    p50_ms: atLowest.p50,
+    p99_ms: atLowest.p99,
+  };
+  mkdirSync("bench/results/raw", { recursive: true });
+  writeFileSync(
+    `bench/results/raw/e2e-${runId}.json`,
+    JSON.stringify(
+      { machine: machine(), date: new Date().toISOString(), settings, throughput, latency, result },
+      null,
+      2,
+    ),
+  );
+  writeFileSync(
+    "bench/results/e2e.svg",
+    lineChart({
+      title: `ratestream end to end (${settings.client}, ${settings.partitions} partitions, ${new Date().toISOString().slice(0, 10)})`,
+      xLabel: "offered CDRs/s",
+      series: [
+        { name: "achieved CDRs/s", points: latency.map((l) => [l.offered, l.achieved]), axis: "left" },
+        { name: "p50 latency ms", points: latency.map((l) => [l.offered, l.p50]), axis: "right" },
+        { name: "p99 latency ms", points: latency.map((l) => [l.offered, l.p99]), axis: "right" },
+      ],
+      notes: [
+        `saturated pipeline: ${result.cdrs_per_s} CDRs/s; bare consumer: ${result.baseline_consume_per_s}/s`,
+      ],
+    }),
+  );
+  log(
+    `machine: ${machine()}; raw figures in bench/results/raw/e2e-${runId}.json; chart in bench/results/e2e.svg`,
+  );
+  console.log(JSON.stringify(result));
+} finally {
+  await admin.deleteTopics(topicsToDelete).catch(() => undefined);
+  await admin.disconnect();
+  const store = new RedisBalanceStore(redis);
+  for (let i = 0; i < accounts.length; i += 1_000)
+    await Promise.all(accounts.slice(i, i + 1_000).map((a) => store.forget(a)));
+  redis.disconnect();
+  await pool.end();
+  await rootPool.query(`drop schema ${quoteIdent(schema)} cascade`);
+  await rootPool.end();
+}
+
+async function produceAll(client: KafkaClient, topic: string, cdrs: Iterable<unknown>): Promise<number> {
+  const producer = await client.producer();
+  let batch: { key: string; value: string }[] = [];
+  let count = 0;
+  for (const cdr of cdrs as Iterable<{ account_id: string }>) {
+    batch.push({ key: cdr.account_id, value: JSON.stringify(cdr) });
+    if (batch.length === 5_000) {
+      await producer.send(topic, batch);
+      count += batch.length;
+      batch = [];
+    }
+  }
+  if (batch.length > 0) await producer.send(topic, batch);
+  await producer.disconnect();
+  return count + batch.length;
+}
+
+/** The baseline: the same client and fetch settings, committing per batch, doing nothing else. */
+async function bareConsumer(client: KafkaClient, topic: string, expected: number): Promise<number> {
+  const consumer = await client.consumer({
+    groupId: `bench-baseline-${runId}-${topic}`,
+    maxBytesPerPartition: settings.maxBytesPerPartition,
+    maxWaitTimeMs: settings.maxWaitTimeMs,
+  });
+  let seen = 0;
+  let first = 0;
+  let last = 0;
+  await consumer.subscribe([topic]);
+  const done = new Promise<void>((resolve) => {
+    void consumer.run(async (batch) => {
+      if (first === 0) first = performance.now();
+      seen += batch.messages.length;
+      last = performance.now();
+      if (seen >= expected) resolve();
+      return Promise.resolve();
+    });
+  });
+  await done;
+  await sleep(200); // the last commit
+  last = Math.max(last, performance.now() - 200);
+  await consumer.disconnect();
+  return expected / ((last - first) / 1000);
+}
+
+interface Rater {
+  port: number;
+  child: ReturnType<typeof spawn>;
+  exited: Promise<unknown>;
+}
+
+function startRater(prefix: string): Rater {
+  const port = 19_000 + Math.floor(Math.random() * 1_000);
+  const child = spawn(
+    process.execPath,
+    [
+      "bin/ratestream.js",
+      "run",
+      "--topic-prefix",
+      prefix,
+      "--group",
+      `bench-rater-${runId}`,
+      "--partitions",
+      String(settings.partitions),
+    ],
+    {
+      env: { ...process.env, DATABASE_URL: databaseUrl, HTTP_PORT: String(port), LOG_LEVEL: "error" },
+      stdio: ["ignore", "ignore", "inherit"],
+    },
+  );
+  return { port, child, exited: new Promise((resolve) => child.on("exit", resolve)) };
+}
+
+async function waitReady(port: number): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    if (
+      await fetch(`http://127.0.0.1:${port}/readyz`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return;
+    await sleep(100);
+  }
+  throw new Error("rater not ready");
+}
+
+async function metric(port: number, name: string): Promise<number> {
+  const text = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text());
+  return Number(new RegExp(`^${name} (\\S+)`, "m").exec(text)?.[1] ?? 0);
+}
+
+/** From the rater's first fetch to its last commit; the first fetch is timed by the metric moving. */
+async function pipelineRun(topic: string, prefix: string, expected: number): Promise<number> {
+  const rater = startRater(prefix);
+  try {
+    await waitReady(rater.port);
+    let first = 0;
+    for (;;) {
+      const consumed = await metric(
+        rater.port,
+        `ratestream_kafka_messages_consumed_total\\{topic="${topic.replace(/\./g, "\\.")}"\\}`,
+      );
+      if (first === 0 && consumed > 0) first = performance.now();
+      const ends = await admin.endOffsets(topic);
+      const committed = new Map(
+        (await admin.committedOffsets(`bench-rater-${runId}`, topic)).map((p) => [p.partition, p.offset]),
+      );
+      if (ends.every((e) => committed.get(e.partition) === e.offset)) break;
+      await sleep(50);
+    }
+    return expected / ((performance.now() - first) / 1000);
+  } finally {
+    rater.child.kill("SIGTERM");
+    await rater.exited;
+  }
+}
+
+/** Offers CDRs at a fixed rate; latency = rated-cdrs record time − produce time. */
+async function latencyAt(
+  rate: number,
+  topics: ReturnType<typeof topicNames>,
+  cdrOptions: Parameters<typeof generateCdrs>[1],
+): Promise<{ offered: number; achieved: number; p50: number; p99: number }> {
+  const producer = await kafka.producer();
+  const generator = generateCdrs(Number.MAX_SAFE_INTEGER, {
+    ...cdrOptions,
+    seed: rate,
+    idPrefix: `lat${rate}`,
+  });
+  const started = performance.now();
+  const startedWall = Date.now();
+  let sent = 0;
+  while (performance.now() - started < settings.latencySeconds * 1000) {
+    const due = Math.floor(((performance.now() - started) / 1000) * rate) - sent;
+    if (due > 0) {
+      const batch = [];
+      for (let i = 0; i < due; i++) {
+        const cdr = generator.next().value as RawCdr;
+        cdr.cdr_id = `lat-${Date.now()}-${rate}-${sent + i}`;
+        batch.push({ key: cdr.account_id, value: JSON.stringify(cdr) });
+      }
+      await producer.send(topics.cdrs, batch);
+      sent += batch.length;
+    }
+    await sleep(5);
+  }
+  await producer.disconnect();
+
+  // Read back this rate's rated records and their timestamps.
+  const latencies: number[] = [];
+  const consumer = await kafka.consumer({ groupId: `bench-lat-${runId}-${rate}`, maxWaitTimeMs: 100 });
+  await consumer.subscribe([topics.ratedCdrs]);
+  let lastRated = 0;
+  const deadline = Date.now() + 60_000;
+  await consumer.run(async (batch) => {
+    for (const m of batch.messages) {
+      const id = (JSON.parse(m.value!.toString()) as { cdr_id: string }).cdr_id;
+      const [, producedMs, r] = id.split("-");
+      if (Number(r) !== rate) continue;
+      latencies.push(Number(m.timestamp) - Number(producedMs));
+      lastRated = Math.max(lastRated, Number(m.timestamp));
+    }
+    return Promise.resolve();
+  });
+  while (latencies.length < sent * 0.99 && Date.now() < deadline) await sleep(200);
+  await consumer.disconnect();
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number) =>
+    latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
+  return {
+    offered: rate,
+    achieved: Math.round(latencies.length / ((lastRated - startedWall) / 1000)),
+    p50: pct(0.5),
+    p99: pct(0.99),
+  };
+}
