@@ -158,7 +158,7 @@ async function runDemo(o: DemoOptions): Promise<number> {
         if (!caughtUp) await sleep(200);
       }
       const finished = Date.now();
-      process.stderr.write("\n");
+      if (process.stderr.isTTY) process.stderr.write("\n");
       if (!caughtUp)
         throw new RatestreamError("dependency_unavailable", "the rater did not catch up within 2 minutes");
 
@@ -216,13 +216,19 @@ async function ratedSoFar(port: number): Promise<number> {
   return Number(/^ratestream_cdrs_rated_total (\d+)/m.exec(text)?.[1] ?? 0);
 }
 
+let lastLogged = 0;
+
+/** A bar redrawn in place on a terminal; a plain line every 5 s in a log. */
 function progress(started: number, seconds: number, sent: number, rated: number): void {
   const elapsed = (Date.now() - started) / 1000;
   const done = Math.min(1, elapsed / seconds);
   const bar = "#".repeat(Math.round(done * 30)).padEnd(30, ".");
-  process.stderr.write(
-    `\r[${bar}] ${elapsed.toFixed(1)}s  sent ${sent.toLocaleString("en-US")}  rated ${rated.toLocaleString("en-US")}   `,
-  );
+  const line = `[${bar}] ${elapsed.toFixed(1)}s  sent ${sent.toLocaleString("en-US")}  rated ${rated.toLocaleString("en-US")}`;
+  if (process.stderr.isTTY) process.stderr.write(`\r${line}   `);
+  else if (Date.now() - lastLogged >= 5_000) {
+    lastLogged = Date.now();
+    process.stderr.write(`${line}\n`);
+  }
 }
 
 async function summary(

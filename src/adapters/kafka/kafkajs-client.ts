@@ -34,6 +34,8 @@ export function createKafkajsClient(options: KafkajsClientOptions): KafkaClient 
       ({ level, log: entry }) => {
         const { message, ...rest } = entry;
         if (level <= logLevel.ERROR) log.error(rest, message);
+        // Duplicates after a give-up are fine here (consumers de-duplicate): not a warning.
+        else if (message.startsWith("Limiting retries for the idempotent producer")) log.debug(rest, message);
         else log.warn(rest, message);
       },
     retry: { initialRetryTime: 100, retries: 8 },
