@@ -23,6 +23,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { loadConfig } from "../src/config/env.js";
 import { createKafkajsClient } from "../src/adapters/kafka/kafkajs-client.js";
+import { groupCaughtUp } from "../src/adapters/kafka/offsets.js";
 import type { KafkaClient } from "../src/adapters/kafka/types.js";
 import { migrate } from "../src/adapters/postgres/migrate.js";
 import { createPool, quoteIdent } from "../src/adapters/postgres/pool.js";
@@ -303,11 +304,7 @@ async function pipelineRun(topic: string, prefix: string, expected: number): Pro
         `ratestream_kafka_messages_consumed_total\\{topic="${topic.replace(/\./g, "\\.")}"\\}`,
       );
       if (first === 0 && consumed > 0) first = performance.now();
-      const ends = await admin.endOffsets(topic);
-      const committed = new Map(
-        (await admin.committedOffsets(`bench-rater-${runId}`, topic)).map((p) => [p.partition, p.offset]),
-      );
-      if (ends.every((e) => committed.get(e.partition) === e.offset)) break;
+      if (await groupCaughtUp(admin, `bench-rater-${runId}`, topic)) break;
       await sleep(50);
     }
     return expected / ((performance.now() - first) / 1000);

@@ -32,6 +32,26 @@ export interface WritePathDeps {
 
 const MAX_ATTEMPTS = 3;
 
+/**
+ * Puts an account back into Redis from the ledger if Redis does not hold it:
+ * "unknown" when the ledger has no such account.
+ */
+export async function restoreFromLedger(
+  deps: Pick<WritePathDeps, "store" | "ledger" | "logger" | "onRestore">,
+  accountId: string,
+  month: string,
+): Promise<"restored" | "present" | "unknown"> {
+  const snapshot = await deps.ledger.snapshot(accountId, month);
+  if (snapshot === undefined) return "unknown";
+  if (!(await deps.store.restore(snapshot))) return "present";
+  deps.onRestore?.(accountId);
+  deps.logger.info(
+    { accountId, balanceMicros: snapshot.balanceMicros.toString() },
+    "restored account from the ledger",
+  );
+  return "restored";
+}
+
 /** Applies requests in order; one outcome per request, in the same order. */
 export async function applyEntries(
   deps: WritePathDeps,
@@ -61,7 +81,9 @@ export async function applyEntries(
   // A crash after step 3 leaves recorded keys in Redis's pending results: clear them.
   const recordedByAccount = new Map<string, string[]>();
   for (const entry of recorded.values()) {
-    recordedByAccount.set(entry.accountId, [...(recordedByAccount.get(entry.accountId) ?? []), entry.key]);
+    const keys = recordedByAccount.get(entry.accountId) ?? [];
+    keys.push(entry.key);
+    recordedByAccount.set(entry.accountId, keys);
   }
   if (recordedByAccount.size > 0) await deps.store.confirm(recordedByAccount);
 
@@ -72,19 +94,10 @@ export async function applyEntries(
     const missing = [...results].filter(([, r]) => r === "missing").map(([account]) => account);
     if (missing.length > 0) {
       for (const accountId of missing) {
-        const snapshot = await deps.ledger.snapshot(accountId, month);
-        if (snapshot === undefined) {
+        if ((await restoreFromLedger(deps, accountId, month)) === "unknown") {
           for (const { index } of fresh.get(accountId)!) outcomes[index] = { status: "unknown_account" };
           fresh.delete(accountId);
           pending.delete(accountId);
-          continue;
-        }
-        if (await deps.store.restore(snapshot)) {
-          deps.onRestore?.(accountId);
-          deps.logger.info(
-            { accountId, balanceMicros: snapshot.balanceMicros.toString() },
-            "restored account from the ledger",
-          );
         }
       }
       const retry = new Map([...pending].filter(([account]) => missing.includes(account)));

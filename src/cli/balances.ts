@@ -3,6 +3,7 @@ import { RatestreamError } from "../errors.js";
 import { listAccountIds } from "../adapters/postgres/accounts.js";
 import { checkAccount, type AccountCheck } from "../balances/reconcile.js";
 import { BLOCK_THRESHOLD_MICROS, utcMonth } from "../balances/types.js";
+import { restoreFromLedger } from "../balances/write-path.js";
 import { withStores, type StoresContext } from "./context.js";
 import * as parse from "./parse.js";
 
@@ -19,10 +20,9 @@ async function* allAccounts(ctx: StoresContext): AsyncGenerator<string> {
 
 /** Loads an account into Redis from the ledger if Redis does not hold it. */
 async function ensureLoaded(ctx: StoresContext, accountId: string): Promise<void> {
-  if ((await ctx.store.snapshot(accountId)) !== "missing") return;
-  const snapshot = await ctx.ledger.snapshot(accountId, utcMonth(new Date()));
-  if (!snapshot) throw new RatestreamError("bad_usage", `no account "${accountId}"`);
-  await ctx.store.restore(snapshot);
+  if ((await restoreFromLedger(ctx, accountId, utcMonth(new Date()))) === "unknown") {
+    throw new RatestreamError("bad_usage", `no account "${accountId}"`);
+  }
 }
 
 export function registerBalanceCommands(program: Command): void {

@@ -13,6 +13,7 @@ import type { Command } from "commander";
 import { loadConfig } from "../config/env.js";
 import { RatestreamError } from "../errors.js";
 import { createKafkajsClient } from "../adapters/kafka/kafkajs-client.js";
+import { groupCaughtUp } from "../adapters/kafka/offsets.js";
 import { migrate } from "../adapters/postgres/migrate.js";
 import { importDeckSet } from "../adapters/postgres/rate-versions.js";
 import { applyEntries } from "../balances/write-path.js";
@@ -149,11 +150,7 @@ async function runDemo(o: DemoOptions): Promise<number> {
       // Wait until the rater has committed every record.
       let caughtUp = false;
       for (let i = 0; i < 600 && !caughtUp; i++) {
-        const ends = await admin.endOffsets(topics.cdrs);
-        const committed = new Map(
-          (await admin.committedOffsets(GROUP, topics.cdrs)).map((p) => [p.partition, p.offset]),
-        );
-        caughtUp = ends.every((e) => e.offset === "0" || committed.get(e.partition) === e.offset);
+        caughtUp = await groupCaughtUp(admin, GROUP, topics.cdrs);
         progress(started, o.seconds, sent, await ratedSoFar(o.port));
         if (!caughtUp) await sleep(200);
       }

@@ -6,6 +6,7 @@
 import { execFileSync } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { importDeckSet } from "../../src/adapters/postgres/rate-versions.js";
+import { groupCaughtUp } from "../../src/adapters/kafka/offsets.js";
 import type { KafkaAdmin, KafkaProducer } from "../../src/adapters/kafka/types.js";
 import { applyEntries } from "../../src/balances/write-path.js";
 import { validateCdr } from "../../src/core/cdr.js";
@@ -138,11 +139,7 @@ export async function streamRig(scope: Scope, accountCount = 8): Promise<StreamR
       return Number(rows[0]!.n);
     },
     async caughtUp() {
-      const ends = await admin.endOffsets(topics.cdrs);
-      const committed = new Map(
-        (await admin.committedOffsets(group, topics.cdrs)).map((p) => [p.partition, p.offset]),
-      );
-      return ends.every((e) => e.offset === "0" || committed.get(e.partition) === e.offset);
+      return groupCaughtUp(admin, group, topics.cdrs);
     },
   };
 }
