@@ -2,7 +2,7 @@
  * The two stores the write path talks to. One implementation each: Redis holds the
  * real-time balance and decides crossings; Postgres holds the ledger of record.
  */
-import type { AccountSettings, AccountSnapshot, Applied, EntryRequest } from "./types.js";
+import type { AccountSettings, AccountSnapshot, Applied, BalanceEventDraft, EntryRequest } from "./types.js";
 
 export interface StoreSnapshot {
   balanceMicros: bigint;
@@ -51,6 +51,8 @@ export interface Ledger {
     uptoSeq: bigint,
     keys: string[],
   ): Promise<{ sumMicros: bigint; entries: bigint; recordedKeys: Set<string> }>;
+  /** Events caused by no entry (a failed recharge); already-recorded ids are skipped. Returns their ids. */
+  recordEvents(events: BalanceEventDraft[], occurredAt: Date): Promise<string[]>;
   /** The account as the ledger knows it; undefined for an account that does not exist. */
   snapshot(accountId: string, month: string): Promise<AccountSnapshot | undefined>;
 }

@@ -6,6 +6,8 @@ export const ENTRY_KINDS = [
   "adjustment",
   "recharge",
   "auto_recharge",
+  /** A zero entry: online auto-recharge turned on at or below 5.00 (SPEC §1.7). */
+  "auto_recharge_enabled",
   "offline_reload",
   "number_purchase",
   "number_renewal",
@@ -38,6 +40,8 @@ export interface EntryRequest {
   reference?: string;
   rateVersion?: number | null;
   details?: Record<string, unknown>;
+  /** An event the entry itself announces (a card recharge announces `recharged`). */
+  announces?: BalanceEventType;
 }
 
 /** One entry as applied to the balance, in the account's order. */
@@ -58,6 +62,8 @@ export interface BalanceEventDraft {
   balanceMicros: bigint;
   amountMicros: bigint | null;
   cause: string;
+  /** Why, for a recharge_failed. */
+  reason?: string;
 }
 
 /**

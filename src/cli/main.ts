@@ -15,6 +15,7 @@ import { registerDlqCommands } from "./dlq.js";
 import { registerMigrateCommand } from "./migrate.js";
 import { registerRateCommand } from "./rate.js";
 import { registerRatesCommands } from "./rates.js";
+import { registerRechargeWorkerCommand } from "./recharge-worker.js";
 import { registerRunCommand } from "./run.js";
 
 export const EXIT = { ok: 0, problemFound: 1, usage: 2 } as const;
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerRunCommand(program);
+  registerRechargeWorkerCommand(program);
   registerMigrateCommand(program);
   registerRateCommand(program);
   registerRatesCommands(program);

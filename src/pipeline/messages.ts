@@ -61,6 +61,8 @@ export interface BalanceEventMessage {
   amount_micros: number | null;
   occurred_at: string;
   cause: string;
+  /** recharge_failed only: why. */
+  reason?: string;
 }
 
 export function balanceEventMessage(event: BalanceEventMessage): OutgoingMessage {

@@ -18,9 +18,11 @@ interface EventRow {
   amount_micros: string | null;
   occurred_at: Date;
   cause: string;
+  reason: string | null;
 }
 
-const SELECT = `select event_id, type, account_id, balance_micros, currency, amount_micros, occurred_at, cause
+const SELECT = `select event_id, type, account_id, balance_micros, currency, amount_micros, occurred_at, cause,
+                       reason
                   from balance_events`;
 
 export class OutboxPublisher {
@@ -91,6 +93,7 @@ export class OutboxPublisher {
       amount_micros: r.amount_micros === null ? null : Number(r.amount_micros),
       occurred_at: r.occurred_at.toISOString().slice(0, 19) + "Z",
       cause: r.cause,
+      ...(r.reason === null ? {} : { reason: r.reason }),
     }));
     await this.producer.send(this.topic, events.map(balanceEventMessage));
     await this.pool.query("update balance_events set published_at = now() where event_id = any($1::text[])", [

@@ -22,13 +22,9 @@ export interface RaterOptions {
 }
 
 export function startRater(options: RaterOptions): RaterProcess {
-  const port = nextPort++;
-  let output = "";
-  const child = spawn(
-    process.execPath,
-    // A short session timeout: a SIGKILLed member's partitions move on within seconds.
+  // A short session timeout: a SIGKILLed member's partitions move on within seconds.
+  return startCommand(
     [
-      BIN,
       "run",
       "--topic-prefix",
       options.topicPrefix,
@@ -40,17 +36,21 @@ export function startRater(options: RaterOptions): RaterProcess {
       "6000",
     ],
     {
-      env: {
-        ...process.env,
-        DATABASE_URL: options.databaseUrl,
-        HTTP_PORT: String(port),
-        LOG_LEVEL: "warn",
-        ...(options.fault ? { RATESTREAM_FAULT: options.fault } : {}),
-        ...options.env,
-      },
-      stdio: ["ignore", "pipe", "pipe"],
+      DATABASE_URL: options.databaseUrl,
+      ...(options.fault ? { RATESTREAM_FAULT: options.fault } : {}),
+      ...options.env,
     },
   );
+}
+
+/** Any long-running `ratestream` command (run, recharge-worker, notify-worker) on an HTTP port of its own. */
+export function startCommand(args: string[], env: Record<string, string>): RaterProcess {
+  const port = nextPort++;
+  let output = "";
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: { ...process.env, HTTP_PORT: String(port), LOG_LEVEL: "warn", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   child.stdout.setEncoding("utf8").on("data", (d: string) => (output += d));
   child.stderr.setEncoding("utf8").on("data", (d: string) => (output += d));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>

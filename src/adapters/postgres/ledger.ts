@@ -6,7 +6,7 @@
 import type pg from "pg";
 import { balanceEventId, invoiceId } from "../../balances/event-id.js";
 import { recordedKey, type Ledger, type RecordedEntry } from "../../balances/ports.js";
-import type { AccountSnapshot, Applied } from "../../balances/types.js";
+import type { AccountSnapshot, Applied, BalanceEventDraft } from "../../balances/types.js";
 
 const INSERT_ENTRIES = `
   insert into ledger_entries (account_id, seq, idempotency_key, kind, amount_micros, balance_after_micros,
@@ -22,10 +22,11 @@ const INSERT_ENTRIES = `
   returning account_id, idempotency_key`;
 
 const INSERT_EVENTS = `
-  insert into balance_events (event_id, account_id, type, balance_micros, amount_micros, currency, cause, occurred_at)
-  select v.event_id, v.account_id, v.type, v.balance, v.amount, a.currency, v.cause, $7
-  from unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[])
-    as v(event_id, account_id, type, balance, amount, cause)
+  insert into balance_events (event_id, account_id, type, balance_micros, amount_micros, currency, cause,
+    reason, occurred_at)
+  select v.event_id, v.account_id, v.type, v.balance, v.amount, a.currency, v.cause, v.reason, $8
+  from unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::text[])
+    as v(event_id, account_id, type, balance, amount, cause, reason)
   join accounts a using (account_id)
   on conflict (event_id) do nothing`;
 
@@ -84,6 +85,7 @@ export class PostgresLedger implements Ledger {
     const ev = { id: [] as string[], account: [] as string[], type: [] as string[], balance: [] as string[] };
     const evAmount: (string | null)[] = [];
     const evCause: string[] = [];
+    const evReason: (string | null)[] = [];
     const inv = {
       id: [] as string[],
       account: [] as string[],
@@ -118,6 +120,7 @@ export class PostgresLedger implements Ledger {
         ev.balance.push(event.balanceMicros.toString());
         evAmount.push(event.amountMicros?.toString() ?? null);
         evCause.push(event.cause);
+        evReason.push(event.reason ?? null);
       }
     }
 
@@ -145,6 +148,7 @@ export class PostgresLedger implements Ledger {
           ev.balance,
           evAmount,
           evCause,
+          evReason,
           occurredAt,
         ]);
       }
@@ -175,6 +179,21 @@ export class PostgresLedger implements Ledger {
     );
     const row = rows[0]!;
     return { sumMicros: BigInt(row.sum), entries: BigInt(row.entries), recordedKeys: new Set(row.recorded) };
+  }
+
+  async recordEvents(events: BalanceEventDraft[], occurredAt: Date): Promise<string[]> {
+    const ids = events.map((e) => balanceEventId(e.type, e.accountId, e.cause));
+    await this.pool.query(INSERT_EVENTS, [
+      ids,
+      events.map((e) => e.accountId),
+      events.map((e) => e.type),
+      events.map((e) => e.balanceMicros.toString()),
+      events.map((e) => e.amountMicros?.toString() ?? null),
+      events.map((e) => e.cause),
+      events.map((e) => e.reason ?? null),
+      occurredAt,
+    ]);
+    return ids;
   }
 
   async snapshot(accountId: string, month: string): Promise<AccountSnapshot | undefined> {

@@ -144,11 +144,23 @@ function parseApplied(accountId: string, request: EntryRequest, encoded: string)
     if (ref.startsWith("o")) return `offline:${ref.slice(1)}`;
     return entries[Number(ref)]!.cause;
   };
+  const announced = request.announces
+    ? [
+        {
+          type: request.announces,
+          accountId,
+          balanceMicros: entries[0]!.afterMicros,
+          amountMicros: request.amountMicros,
+          cause: request.cause,
+        },
+      ]
+    : [];
   return {
     request,
     entries,
-    events:
-      events === ""
+    events: [
+      ...announced,
+      ...(events === ""
         ? []
         : events.split(";").map((event) => {
             const [type, balance, amount, ref] = event.split(",") as [string, string, string, string];
@@ -159,6 +171,7 @@ function parseApplied(accountId: string, request: EntryRequest, encoded: string)
               amountMicros: amount === "" ? null : BigInt(amount),
               cause: causeOf(ref),
             };
-          }),
+          })),
+    ],
   };
 }

@@ -147,7 +147,7 @@ for i = 0, n - 1 do
     local kind = ARGV[5 + 3 * i]
     booked, events = {}, {}
     local before = book(amount, '0')
-    if auto == 'online' and balance <= LOW and (before > LOW or kind == 'auto_recharge') then
+    if auto == 'online' and balance <= LOW and (before > LOW or kind == 'auto_recharge' or kind == 'auto_recharge_enabled') then
       request_auto_recharge()
     elseif auto == 'offline' and before > off_threshold and balance <= off_threshold then
       offline_reloads()

@@ -1,0 +1,110 @@
+import type { Command } from "commander";
+import { Registry } from "prom-client";
+import { DEFAULT_HTTP_PORTS, loadConfig } from "../config/env.js";
+import { ConfigError } from "../errors.js";
+import { createKafkajsClient } from "../adapters/kafka/kafkajs-client.js";
+import { PostgresLedger } from "../adapters/postgres/ledger.js";
+import { createPool } from "../adapters/postgres/pool.js";
+import { RedisBalanceStore } from "../adapters/redis/balance-store.js";
+import { connectRedis } from "../adapters/redis/connection.js";
+import { createStripePayments } from "../adapters/stripe/stripe-payments.js";
+import { createLogger } from "../observability/logger.js";
+import { OutboxPublisher } from "../pipeline/outbox.js";
+import { topicNames } from "../pipeline/rater.js";
+import { handleAutoRechargeRequest } from "../recharge/auto-recharge.js";
+import { renewDueNumbers } from "../recharge/number-renewal.js";
+import { createWorkerMetrics, runBalanceEventWorker } from "../workers/balance-event-worker.js";
+
+interface RechargeWorkerOptions {
+  group: string;
+  topicPrefix: string;
+  partitions: number;
+  renewEveryS: number;
+}
+
+/** `ratestream recharge-worker`: auto-recharges through Stripe, and monthly number renewals. */
+export function registerRechargeWorkerCommand(program: Command): void {
+  program
+    .command("recharge-worker")
+    .description("consume balance-events: charge saved cards for auto-recharges; renew numbers monthly")
+    .option("--group <id>", "Kafka consumer group", "ratestream-recharge")
+    .option("--topic-prefix <prefix>", "prefix for every topic name", "")
+    .option("--partitions <n>", "partitions of balance-events if it must be created", (v) => Number(v), 3)
+    .option("--renew-every-s <s>", "how often to look for numbers due for renewal", (v) => Number(v), 3600)
+    .action(async (options: RechargeWorkerOptions) => {
+      await runRechargeWorker(options);
+    });
+}
+
+async function runRechargeWorker(options: RechargeWorkerOptions): Promise<void> {
+  const config = loadConfig(process.env, { httpPortDefault: DEFAULT_HTTP_PORTS["recharge-worker"] });
+  if (!config.stripeSecretKey) {
+    throw new ConfigError("STRIPE_SECRET_KEY", "is required by the recharge-worker (it charges saved cards)");
+  }
+  const logger = createLogger(config.logLevel, "ratestream-recharge-worker");
+  const registry = new Registry();
+  const metrics = createWorkerMetrics(registry, "recharge-worker");
+  const topics = topicNames(options.topicPrefix);
+
+  const pool = createPool(config.databaseUrl, { max: 4 });
+  const redis = connectRedis(config.redisUrl, { maxRetriesPerRequest: 3 });
+  redis.on("error", (err) => logger.warn({ err }, "redis connection error"));
+  const kafka = createKafkajsClient({
+    brokers: config.kafkaBrokers,
+    logger,
+    clientId: "ratestream-recharge",
+  });
+  const producer = await kafka.producer();
+  const outbox = new OutboxPublisher(pool, producer, topics.balanceEvents, logger, metrics.common);
+  const write = { store: new RedisBalanceStore(redis), ledger: new PostgresLedger(pool), logger };
+  const payments = createStripePayments({ secretKey: config.stripeSecretKey, apiBase: config.stripeApiBase });
+  const publish = (ids: string[]) => outbox.publish(ids);
+
+  let renewing = Promise.resolve();
+  const renew = () => {
+    renewing = renewing
+      .then(() => renewDueNumbers({ pool, write, publish }))
+      .then((n) => {
+        if (n > 0) logger.info({ numbers: n }, "renewed numbers for this month");
+      })
+      .catch((err: unknown) => logger.warn({ err }, "number renewal failed; will retry"));
+  };
+  renew();
+  const renewTimer = setInterval(renew, options.renewEveryS * 1000);
+  renewTimer.unref();
+
+  await runBalanceEventWorker({
+    name: "recharge-worker",
+    kafka,
+    groupId: options.group,
+    topic: topics.balanceEvents,
+    partitions: options.partitions,
+    httpPort: config.httpPort,
+    registry,
+    logger,
+    metrics,
+    checks: {
+      redis: async () => void (await redis.ping()),
+      postgres: async () => void (await pool.query("select 1")),
+    },
+    handle: async (event) => {
+      if (event.type !== "auto_recharge_requested") {
+        metrics.handled.inc({ type: event.type, outcome: "ignored" });
+        return;
+      }
+      const outcome = await handleAutoRechargeRequest({ pool, write, payments, publish }, event);
+      metrics.handled.inc({ type: event.type, outcome });
+      logger.info(
+        { eventId: event.event_id, accountId: event.account_id, outcome },
+        "auto-recharge request handled",
+      );
+    },
+    close: async () => {
+      clearInterval(renewTimer);
+      await renewing;
+      await producer.disconnect();
+      redis.disconnect();
+      await pool.end();
+    },
+  });
+}
