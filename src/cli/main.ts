@@ -13,6 +13,7 @@ import { registerCreditCommands } from "./credits.js";
 import { registerDemoCommand } from "./demo.js";
 import { registerDlqCommands } from "./dlq.js";
 import { registerMigrateCommand } from "./migrate.js";
+import { registerNotifyWorkerCommand } from "./notify-worker.js";
 import { registerRateCommand } from "./rate.js";
 import { registerRatesCommands } from "./rates.js";
 import { registerRechargeWorkerCommand } from "./recharge-worker.js";
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerRunCommand(program);
+  registerNotifyWorkerCommand(program);
   registerRechargeWorkerCommand(program);
   registerMigrateCommand(program);
   registerRateCommand(program);

@@ -10,6 +10,8 @@ export interface Config {
   stripeSecretKey: string | undefined;
   stripeApiBase: URL | undefined;
   smtpUrl: URL | undefined;
+  /** The From of the notify-worker's emails. */
+  smtpFrom: string;
   logLevel: LogLevel;
 }
 
@@ -25,6 +27,7 @@ export const DEFAULTS = {
   REDIS_URL: "redis://127.0.0.1:6379",
   DATABASE_URL: "postgres://postgres@127.0.0.1:5432/ratestream",
   LOG_LEVEL: "info",
+  SMTP_FROM: "ratestream billing <billing@ratestream.local>",
 } as const;
 
 type Env = Record<string, string | undefined>;
@@ -54,6 +57,7 @@ export function loadConfig(env: Env, options: { httpPortDefault?: number } = {})
     stripeSecretKey: parseStripeKey(read("STRIPE_SECRET_KEY")),
     stripeApiBase: optionalUrl("STRIPE_API_BASE", read("STRIPE_API_BASE"), ["http:", "https:"]),
     smtpUrl: optionalUrl("SMTP_URL", read("SMTP_URL"), ["smtp:", "smtps:"]),
+    smtpFrom: parseMailbox("SMTP_FROM", read("SMTP_FROM") ?? DEFAULTS.SMTP_FROM),
     logLevel: parseLogLevel(read("LOG_LEVEL") ?? DEFAULTS.LOG_LEVEL),
   };
 }
@@ -104,6 +108,17 @@ function parseStripeKey(value: string | undefined): string | undefined {
   if (value !== undefined && !/^(sk|rk)_(test|live)_[A-Za-z0-9]+$/.test(value)) {
     // Never echo the value: it is a secret.
     throw new ConfigError("STRIPE_SECRET_KEY", "is not a Stripe secret key (sk_test_…, sk_live_… or rk_…)");
+  }
+  return value;
+}
+
+const ADDRESS = "[^<>@\\s]+@[^<>@\\s]+\\.[^<>@\\s]+";
+const MAILBOX = new RegExp(`^(?:${ADDRESS}|[^<>@]*<${ADDRESS}>)$`);
+
+/** "name@host.tld" or "Display Name <name@host.tld>". */
+function parseMailbox(variable: string, value: string): string {
+  if (!MAILBOX.test(value)) {
+    throw new ConfigError(variable, `"${value}" is not an email address ("name@host" or "Name <name@host>")`);
   }
   return value;
 }

@@ -124,6 +124,8 @@ export function dependencyOf(err: unknown): string {
   if (name.startsWith("KafkaJS")) return "kafka";
   if (/MaxRetriesPerRequest|ReplyError|redis|Connection is closed/i.test(text)) return "redis";
   if (/registry/i.test(text)) return "registry";
+  if (/smtp|mail/i.test(text)) return "smtp";
+  if (/stripe/i.test(text)) return "stripe";
   // node-postgres: SQLSTATE codes are five characters; a refused connection names the port.
   if ((typeof e.code === "string" && /^[0-9A-Z]{5}$/.test(e.code)) || /postgres|database|5432/i.test(text)) {
     return "postgres";

@@ -13,7 +13,15 @@ describe("loadConfig", () => {
       logLevel: "info",
       stripeSecretKey: undefined,
       smtpUrl: undefined,
+      smtpFrom: "ratestream billing <billing@ratestream.local>",
     });
+  });
+
+  it("reads SMTP_FROM as an address with or without a display name", () => {
+    expect(loadConfig({ SMTP_FROM: "Acme Billing <billing@acme.example>" }).smtpFrom).toBe(
+      "Acme Billing <billing@acme.example>",
+    );
+    expect(loadConfig({ SMTP_FROM: "billing@acme.example" }).smtpFrom).toBe("billing@acme.example");
   });
 
   it("uses each worker's own default port", () => {
@@ -46,6 +54,8 @@ describe("loadConfig", () => {
     ["STRIPE_SECRET_KEY", "pk_test_abc"],
     ["STRIPE_API_BASE", "not-a-url"],
     ["SMTP_URL", "http://mail"],
+    ["SMTP_FROM", "billing"],
+    ["SMTP_FROM", "Billing <billing@acme.example"],
     ["LOG_LEVEL", "verbose"],
   ])("refuses %s=%s naming the variable", (variable, value) => {
     let error: unknown;
