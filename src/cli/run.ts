@@ -3,6 +3,8 @@ import { Gauge, Registry } from "prom-client";
 import { DEFAULT_HTTP_PORTS, loadConfig } from "../config/env.js";
 import { createKafkajsClient } from "../adapters/kafka/kafkajs-client.js";
 import { startOpsServer } from "../adapters/http/ops-server.js";
+import { createStripePayments } from "../adapters/stripe/stripe-payments.js";
+import { buildApiApp } from "../api/app.js";
 import { PostgresLedger } from "../adapters/postgres/ledger.js";
 import { createPool } from "../adapters/postgres/pool.js";
 import { RateTableWatcher } from "../adapters/postgres/rate-table-watcher.js";
@@ -64,11 +66,13 @@ function sampleReconcile(s: {
   return timer;
 }
 
-/** `ratestream run`: the rater — consumer, /metrics, /healthz, /readyz. */
+/** `ratestream run`: the rater — consumer, the HTTP API, /metrics, /healthz, /readyz. */
 export function registerRunCommand(program: Command): void {
   program
     .command("run")
-    .description("the rater: consume CDRs, rate, debit, record, publish; serve /metrics, /healthz, /readyz")
+    .description(
+      "the rater: consume CDRs, rate, debit, record, publish; serve the HTTP API, /metrics, /healthz, /readyz",
+    )
     .option("--group <id>", "Kafka consumer group", "ratestream")
     .option(
       "--topic-prefix <prefix>",
@@ -170,6 +174,17 @@ async function runRater(options: RunOptions): Promise<void> {
   await consumer.subscribe([topics.cdrs]);
   await consumer.run(handler);
 
+  // The HTTP API (SPEC §7) answers every route the operations endpoints do not.
+  const api = await buildApiApp({
+    pool,
+    write: { store, ledger, logger },
+    rateTable: () => watcher.current(),
+    payments: config.stripeSecretKey
+      ? createStripePayments({ secretKey: config.stripeSecretKey, apiBase: config.stripeApiBase })
+      : undefined,
+    publishEvents: (eventIds) => outbox.publish(eventIds),
+    logger,
+  });
   const server = await startOpsServer({
     port: config.httpPort,
     registry,
@@ -179,6 +194,10 @@ async function runRater(options: RunOptions): Promise<void> {
       postgres: async () => void (await pool.query("select 1")),
       rate_table: () =>
         watcher.current() ? Promise.resolve() : Promise.reject(new Error("no rate version imported yet")),
+    },
+    routes: (req, res) => {
+      api.routing(req, res);
+      return Promise.resolve(true);
     },
   });
   logger.info({ topics, group: options.group, httpPort: config.httpPort }, "rater running");
@@ -207,6 +226,7 @@ async function runRater(options: RunOptions): Promise<void> {
   await producer.disconnect();
   await admin.disconnect();
   server.close();
+  await api.close();
   redis.disconnect();
   await pool.end();
   logger.info("stopped");

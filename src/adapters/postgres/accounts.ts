@@ -38,6 +38,11 @@ export interface AccountChanges {
   rechargeMode?: "online" | "offline";
   /** Offline auto-recharge; null clears all three. */
   offline?: { reloadMicros: bigint; thresholdMicros: bigint; monthlyMaxMicros: bigint } | null;
+  /** Online auto-recharge (the admin's, through the API). */
+  autoRecharge?: { enabled: boolean; amountMicros: bigint | null; monthlyLimitMicros: bigint | null };
+  /** Set once per account: a customer already saved is kept (concurrent first saves agree). */
+  stripeCustomerId?: string;
+  stripePaymentMethod?: string;
 }
 
 /** Applies changes and returns the account's settings after them; undefined if it does not exist. */
@@ -60,6 +65,16 @@ export async function updateAccount(
     set("offline_threshold_micros", changes.offline?.thresholdMicros.toString() ?? null);
     set("offline_monthly_max_micros", changes.offline?.monthlyMaxMicros.toString() ?? null);
   }
+  if (changes.autoRecharge !== undefined) {
+    set("auto_recharge_enabled", changes.autoRecharge.enabled);
+    set("auto_recharge_amount_micros", changes.autoRecharge.amountMicros?.toString() ?? null);
+    set("auto_recharge_monthly_limit_micros", changes.autoRecharge.monthlyLimitMicros?.toString() ?? null);
+  }
+  if (changes.stripeCustomerId !== undefined) {
+    values.push(changes.stripeCustomerId);
+    sets.push(`stripe_customer_id = coalesce(stripe_customer_id, $${values.length})`);
+  }
+  if (changes.stripePaymentMethod !== undefined) set("stripe_payment_method", changes.stripePaymentMethod);
   sets.push("updated_at = now()");
   const client = await pool.connect();
   try {

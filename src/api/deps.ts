@@ -1,0 +1,84 @@
+/** What the API needs from the process that serves it, and helpers every route shares. */
+import type pg from "pg";
+import { getAccount } from "../adapters/postgres/accounts.js";
+import type { AccountRow } from "../adapters/postgres/ledger.js";
+import { balanceEventId } from "../balances/event-id.js";
+import { restoreFromLedger, type WriteOutcome, type WritePathDeps } from "../balances/write-path.js";
+import { utcMonth } from "../balances/types.js";
+import type { RateTable } from "../core/rating/rate-table.js";
+import type { Logger } from "../observability/logger.js";
+import type { CardPayments } from "../recharge/payments.js";
+import { ApiError } from "./errors.js";
+
+export interface ApiDeps {
+  pool: pg.Pool;
+  write: WritePathDeps;
+  /** The rate version in force; undefined before the first import. */
+  rateTable: () => RateTable | undefined;
+  /** undefined without STRIPE_SECRET_KEY: card routes answer 503. */
+  payments: CardPayments | undefined;
+  /** Publishes recorded balance events at once (the outbox sweep would, later). */
+  publishEvents?: (eventIds: string[]) => Promise<void>;
+  logger: Logger;
+  now?: () => Date;
+}
+
+/** The real-time balance from Redis, restored from the ledger if Redis lost it; undefined: no account. */
+export async function currentBalance(deps: ApiDeps, accountId: string): Promise<bigint | undefined> {
+  let snapshot = await deps.write.store.snapshot(accountId);
+  if (snapshot === "missing") {
+    const month = utcMonth(deps.now?.() ?? new Date());
+    if ((await restoreFromLedger(deps.write, accountId, month)) === "unknown") return undefined;
+    snapshot = await deps.write.store.snapshot(accountId);
+    if (snapshot === "missing") throw new Error(`account ${accountId} vanished from Redis while restored`);
+  }
+  return snapshot.balanceMicros;
+}
+
+/** Guarded routes only see accounts their key belongs to, so a missing one is a 404 for switches only. */
+export async function accountOrFail(deps: ApiDeps, accountId: string): Promise<AccountRow> {
+  const row = await getAccount(deps.pool, accountId);
+  if (!row) throw new ApiError(404, "not_found", `no account "${accountId}"`);
+  return row;
+}
+
+export function paymentsOrFail(deps: ApiDeps): CardPayments {
+  if (!deps.payments) {
+    throw new ApiError(
+      503,
+      "payments_not_configured",
+      "card payments are not configured on this server (STRIPE_SECRET_KEY is not set)",
+    );
+  }
+  return deps.payments;
+}
+
+/** Publishes what an applied entry recorded; a failure only delays it to the outbox sweep. */
+export async function publishApplied(deps: ApiDeps, outcomes: WriteOutcome[]): Promise<void> {
+  const ids = outcomes.flatMap((o) =>
+    o.status === "applied" ? o.applied.events.map((e) => balanceEventId(e.type, e.accountId, e.cause)) : [],
+  );
+  if (ids.length === 0 || !deps.publishEvents) return;
+  await deps
+    .publishEvents(ids)
+    .catch((err: unknown) =>
+      deps.logger.warn({ err }, "publishing balance events failed; the outbox sweep will"),
+    );
+}
+
+/** The balance after an entry, whether this request applied it or an earlier one did. */
+export function balanceAfter(outcome: WriteOutcome): bigint | undefined {
+  if (outcome.status === "applied") return outcome.applied.entries.at(-1)?.afterMicros;
+  if (outcome.status === "duplicate") return outcome.recorded?.balanceAfterMicros;
+  return undefined;
+}
+
+/** Micros as a JSON integer (SPEC §2); amounts stay far below 2^53. */
+export const int = (micros: bigint | string | null): number | null =>
+  micros === null ? null : Number(micros);
+
+export const ACCOUNT_PARAMS = {
+  type: "object",
+  required: ["id"],
+  properties: { id: { type: "string", pattern: "^[A-Za-z0-9_-]{1,64}$", description: "account id" } },
+} as const;

@@ -1,0 +1,362 @@
+/**
+ * The HTTP API's behaviour on real Redis and Postgres, in-process, with a local Stripe
+ * fake: authorize against balance and rate, balance and ledger, manual recharges
+ * (Idempotency-Key, declines, no card), auto-recharge settings, number purchases.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { apiRig, type ApiRig } from "../support/api.js";
+import { credit } from "../support/balances.js";
+import { applyEntries } from "../../src/balances/write-path.js";
+import { Scope, uniqueName } from "../support/services.js";
+
+const M = 1_000_000n;
+const scope = new Scope();
+let api: ApiRig;
+beforeAll(async () => {
+  api = await apiRig(scope);
+});
+afterAll(() => scope.cleanup());
+
+async function adminOf(micros: bigint, options?: { trial?: boolean; offline?: boolean }) {
+  const account = await api.account(micros, options);
+  return { account, key: await api.key("admin", account), base: `/v1/accounts/${account}` };
+}
+
+describe("authorize", () => {
+  const ask = async (account: string, query: string) => {
+    const res = await api.request({
+      method: "GET",
+      url: `/v1/accounts/${account}/authorize?${query}`,
+      key: await api.key("switch"),
+    });
+    expect(res.statusCode).toBe(200);
+    return res.json<{ allowed: boolean; reason: string; max_duration_seconds: number }>();
+  };
+
+  it("at exactly 2.00 the account is not blocked but has no credit for a priced call", async () => {
+    const account = await api.account(2n * M);
+    expect(await ask(account, "direction=outbound&to=%2B442071234567")).toEqual({
+      allowed: false,
+      reason: "insufficient_credit",
+      max_duration_seconds: 0,
+    });
+    // A free destination needs no credit above 2.00.
+    expect(await ask(account, "direction=outbound&to=%2B12125550100")).toEqual({
+      allowed: true,
+      reason: "ok",
+      max_duration_seconds: 86_400,
+    });
+  });
+
+  it("below 2.00 is blocked; an unknown account or number says so", async () => {
+    const blocked = await api.account(2n * M - 1n);
+    expect((await ask(blocked, "direction=outbound&to=%2B12125550100")).reason).toBe("blocked");
+    const rich = await api.account(100n * M);
+    expect(await ask(rich, "direction=outbound&to=%2B999123")).toEqual({
+      allowed: false,
+      reason: "no_rate",
+      max_duration_seconds: 0,
+    });
+    expect((await ask(uniqueName("ghost"), "direction=outbound&to=%2B442071234567")).reason).toBe(
+      "unknown_account",
+    );
+  });
+
+  it("both directions, each at its own rate; a leading space is read as +", async () => {
+    const account = await api.account(2_100_000n); // 0.10 above 2.00
+    // Outbound 0.10/min in whole minutes: one minute.
+    expect(await ask(account, "direction=outbound&to=%2B442071234567")).toEqual({
+      allowed: true,
+      reason: "ok",
+      max_duration_seconds: 60,
+    });
+    // Inbound 0.01/min per second: ten minutes; `+` unescaped arrives as a space.
+    expect(await ask(account, "direction=inbound&to=+442071234567")).toEqual({
+      allowed: true,
+      reason: "ok",
+      max_duration_seconds: 600,
+    });
+    // 0.60/min + 0.05 fee in 30/6 steps with 3.00 above 2.00: 0.05 + 0.01/s × 295 ≤ 3.00 → 294 s.
+    const france = await api.account(5n * M);
+    expect((await ask(france, "direction=outbound&to=%2B33155550100")).max_duration_seconds).toBe(294);
+  });
+
+  it("reads a balance Redis lost back from the ledger", async () => {
+    const account = await api.account(2_100_000n);
+    await api.rig.wipeRedis();
+    expect((await ask(account, "direction=outbound&to=%2B442071234567")).max_duration_seconds).toBe(60);
+  });
+});
+
+describe("balance and ledger", () => {
+  it("balance_micros is a JSON integer, with blocked and the thresholds", async () => {
+    const { account, base } = await adminOf(4_500_000n);
+    const agent = await api.key("agent", account);
+    const res = await api.request({ method: "GET", url: `${base}/balance`, key: agent });
+    expect(res.statusCode).toBe(200);
+    expect(res.body).toContain('"balance_micros":4500000');
+    expect(res.json()).toEqual({
+      account_id: account,
+      balance_micros: 4_500_000,
+      blocked: false,
+      currency: "USD",
+      thresholds: { low_balance_micros: 5_000_000, block_micros: 2_000_000 },
+    });
+  });
+
+  it("pages the ledger newest first with an opaque cursor, null at the end", async () => {
+    const { account, key, base } = await adminOf(0n);
+    await applyEntries(
+      api.rig.deps,
+      Array.from({ length: 7 }, (_, i) => credit(account, `${account}-${i}`, BigInt(i + 1) * M)),
+    );
+    const seen: number[] = [];
+    let cursor: string | null = null;
+    const pages: number[] = [];
+    do {
+      const res = await api.request({
+        method: "GET",
+        url: `${base}/ledger?limit=3${cursor ? `&cursor=${cursor}` : ""}`,
+        key,
+      });
+      expect(res.statusCode).toBe(200);
+      const page = res.json<{
+        entries: { seq: number; amount_micros: number; balance_after_micros: number; kind: string }[];
+        next_cursor: string | null;
+      }>();
+      pages.push(page.entries.length);
+      seen.push(...page.entries.map((e) => e.seq));
+      expect(page.entries.every((e) => e.kind === "credit" && typeof e.amount_micros === "number")).toBe(
+        true,
+      );
+      cursor = page.next_cursor;
+    } while (cursor !== null);
+    expect(pages).toEqual([3, 3, 1]);
+    expect(seen).toEqual([7, 6, 5, 4, 3, 2, 1]);
+    const all = await api.request({ method: "GET", url: `${base}/ledger`, key });
+    expect(all.json<{ entries: { balance_after_micros: number }[] }>().entries[0]!.balance_after_micros).toBe(
+      28_000_000,
+    );
+  });
+});
+
+describe("manual recharge", () => {
+  const saveCard = async (a: { key: string; base: string }, pm: string) => {
+    const res = await api.request({
+      method: "PUT",
+      url: `${a.base}/payment-method`,
+      key: a.key,
+      payload: { stripe_payment_method: pm },
+    });
+    expect(res.statusCode, res.body).toBe(200);
+  };
+  const recharge = (a: { key: string; base: string }, amount: string, idempotencyKey?: string) =>
+    api.request({
+      method: "POST",
+      url: `${a.base}/recharges`,
+      key: a.key,
+      payload: { amount },
+      headers: idempotencyKey ? { "idempotency-key": idempotencyKey } : {},
+    });
+
+  it("charges the saved card once per Idempotency-Key and credits once", async () => {
+    const a = await adminOf(1n * M);
+    await saveCard(a, "pm_card_visa");
+    const first = await recharge(a, "10.00", "k-1");
+    expect(first.statusCode, first.body).toBe(201);
+    expect(first.json()).toMatchObject({
+      status: "succeeded",
+      amount_micros: 10_000_000,
+      balance_micros: 11_000_000,
+    });
+    const again = await recharge(a, "10", "k-1");
+    expect(again.statusCode).toBe(201);
+    expect(again.json()).toEqual(first.json());
+    // Concurrent duplicates: one charge whatever the interleaving.
+    const racing = await Promise.all([recharge(a, "25.00", "k-2"), recharge(a, "25.00", "k-2")]);
+    for (const r of racing) {
+      expect([201, 409]).toContain(r.statusCode);
+      if (r.statusCode === 409) expect(r.body).toContain("in progress");
+    }
+    expect(api.stripe.chargedCents(a.account)).toEqual([1000, 2500]);
+    expect(await api.rig.ledgerBalance(a.account)).toBe(36n * M);
+    expect(await api.rig.balance(a.account)).toBe(36n * M);
+    expect((await api.rig.events(a.account)).filter((e) => e.type === "recharged")).toHaveLength(2);
+    // Without a key each request is its own recharge; a reused key with another amount is refused.
+    expect((await recharge(a, "5.00")).statusCode).toBe(201);
+    const reused = await recharge(a, "5.00", "k-1");
+    expect(reused.statusCode).toBe(422);
+    expect(api.stripe.chargedCents(a.account)).toEqual([1000, 2500, 500]);
+  });
+
+  it("a declined card answers 402, and the same key replays it without charging again", async () => {
+    const a = await adminOf(0n);
+    await saveCard(a, "pm_card_chargeDeclined");
+    const declined = await recharge(a, "5.00", "d-1");
+    expect(declined.statusCode).toBe(402);
+    expect(declined.json()).toMatchObject({ error: { code: "card_declined" } });
+    const replay = await recharge(a, "5.00", "d-1");
+    expect(replay.statusCode).toBe(402);
+    expect(replay.body).toBe(declined.body);
+    expect(api.stripe.intents.filter((i) => i.metadata.account_id === a.account)).toHaveLength(1);
+    expect(await api.rig.ledgerBalance(a.account)).toBe(0n);
+  });
+
+  it("no saved card is 409; offline and trial accounts may still recharge by card", async () => {
+    const none = await adminOf(0n);
+    const res = await recharge(none, "5.00");
+    expect(res.statusCode).toBe(409);
+    expect(res.json()).toMatchObject({ error: { code: "no_card" } });
+
+    for (const options of [{ offline: true }, { trial: true }]) {
+      const a = await adminOf(0n, options);
+      await saveCard(a, "pm_card_visa");
+      expect((await recharge(a, "25.00")).statusCode).toBe(201);
+      expect(await api.rig.ledgerBalance(a.account)).toBe(25n * M);
+    }
+  });
+
+  it("without Stripe configured, card routes answer 503 saying so", async () => {
+    const offline = await apiRig(scope, { payments: false });
+    const account = await offline.account(0n);
+    const key = await offline.key("admin", account);
+    const res = await offline.request({
+      method: "PUT",
+      url: `/v1/accounts/${account}/payment-method`,
+      key,
+      payload: { stripe_payment_method: "pm_card_visa" },
+    });
+    expect(res.statusCode).toBe(503);
+    expect(res.json<{ error: { message: string } }>().error.message).toMatch(/not configured/);
+  });
+});
+
+describe("auto-recharge settings", () => {
+  const put = (a: { key: string; base: string }, body: object) =>
+    api.request({ method: "PUT", url: `${a.base}/auto-recharge`, key: a.key, payload: body });
+  const withCard = async (micros: bigint) => {
+    const a = await adminOf(micros);
+    await api.request({
+      method: "PUT",
+      url: `${a.base}/payment-method`,
+      key: a.key,
+      payload: { stripe_payment_method: "pm_card_visa" },
+    });
+    return a;
+  };
+
+  it("is refused (409) on trial and offline accounts and without a saved card", async () => {
+    const body = { enabled: true, amount: "25.00", monthly_limit: null };
+    const trial = await put(await adminOf(0n, { trial: true }), body);
+    expect(trial.statusCode).toBe(409);
+    expect(trial.body).toMatch(/trial/);
+    const offline = await put(await adminOf(0n, { offline: true }), body);
+    expect(offline.statusCode).toBe(409);
+    expect(offline.body).toMatch(/offline/);
+    const noCard = await put(await adminOf(0n), body);
+    expect(noCard.statusCode).toBe(409);
+    expect(noCard.json()).toMatchObject({ error: { code: "no_card" } });
+  });
+
+  it("turned on at or below 5.00 requests a recharge at once, and only when turned on", async () => {
+    const a = await withCard(3n * M);
+    const on = await put(a, { enabled: true, amount: "25.00", monthly_limit: "100.00" });
+    expect(on.statusCode, on.body).toBe(200);
+    expect(on.json()).toEqual({
+      account_id: a.account,
+      enabled: true,
+      amount_micros: 25_000_000,
+      monthly_limit_micros: 100_000_000,
+      recharge_requested: true,
+    });
+    const again = await put(a, { enabled: true, amount: "30.00", monthly_limit: null });
+    expect(again.json()).toMatchObject({
+      amount_micros: 30_000_000,
+      monthly_limit_micros: null,
+      recharge_requested: false,
+    });
+    const requested = (await api.rig.events(a.account)).filter((e) => e.type === "auto_recharge_requested");
+    expect(requested).toHaveLength(1);
+    expect(requested[0]!.amount_micros).toBe("25000000");
+    expect(api.published.length).toBeGreaterThan(0);
+    const off = await put(a, { enabled: false });
+    expect(off.json()).toMatchObject({ enabled: false, recharge_requested: false });
+  });
+
+  it("turned on above 5.00 requests nothing; Redis gets the settings", async () => {
+    const a = await withCard(50n * M);
+    const on = await put(a, { enabled: true, amount: "10.00" });
+    expect(on.json()).toMatchObject({ enabled: true, recharge_requested: false });
+    // Spend down to 5.00: the balance script (reading Redis's copy) requests the recharge.
+    await applyEntries(api.rig.deps, [
+      { accountId: a.account, key: "cdr:x", kind: "call", amountMicros: -45n * M, cause: "x", cdrId: "x" },
+    ]);
+    const types = (await api.rig.events(a.account)).map((e) => e.type);
+    expect(types).toContain("auto_recharge_requested");
+  });
+});
+
+describe("number purchase", () => {
+  const buy = (a: { key: string; base: string }, number: string, type = "local") =>
+    api.request({
+      method: "POST",
+      url: `${a.base}/numbers`,
+      key: a.key,
+      payload: { number, number_type: type },
+    });
+
+  it("priced from the number deck (longest prefix, by type) and debited from credits", async () => {
+    const a = await adminOf(10n * M);
+    const res = await buy(a, "+14155550123");
+    expect(res.statusCode, res.body).toBe(201);
+    expect(res.json()).toMatchObject({ monthly_price_micros: 1_000_000, balance_micros: 9_000_000 });
+    expect((await buy(a, "+12125550123")).json()).toMatchObject({ monthly_price_micros: 2_000_000 });
+    expect((await buy(a, "+18005550123", "toll_free")).json()).toMatchObject({
+      monthly_price_micros: 3_000_000,
+      balance_micros: 4_000_000,
+    });
+    expect(await api.rig.ledgerBalance(a.account)).toBe(4n * M);
+    const { rows } = await api.rig.pool.query(
+      "select number from phone_numbers where account_id = $1 order by number",
+      [a.account],
+    );
+    expect(rows.map((r: { number: string }) => r.number)).toEqual([
+      "+12125550123",
+      "+14155550123",
+      "+18005550123",
+    ]);
+    // Already owned, by this account or another.
+    expect((await buy(a, "+14155550123")).statusCode).toBe(409);
+    const b = await adminOf(10n * M);
+    const taken = await buy(b, "+14155550123");
+    expect(taken.statusCode).toBe(409);
+    expect(taken.json()).toMatchObject({ error: { code: "number_taken" } });
+    expect(await api.rig.ledgerBalance(b.account)).toBe(10n * M);
+  });
+
+  it("refused (409) when blocked or short; exactly 2.00 left is allowed", async () => {
+    const blocked = await adminOf(1_990_000n);
+    const refused = await buy(blocked, "+14155550124");
+    expect(refused.statusCode).toBe(409);
+    expect(refused.json()).toMatchObject({ error: { code: "blocked" } });
+
+    const short = await adminOf(3_999_999n);
+    const shortRes = await buy(short, "+12125550124");
+    expect(shortRes.statusCode).toBe(409);
+    expect(shortRes.json()).toMatchObject({ error: { code: "insufficient_credit" } });
+
+    const exact = await adminOf(4n * M);
+    expect((await buy(exact, "+12125550125")).json()).toMatchObject({ balance_micros: 2_000_000 });
+  });
+
+  it("two concurrent purchases cannot both pass the balance check", async () => {
+    const a = await adminOf(5n * M);
+    const results = await Promise.all([
+      buy(a, "+12125550201"),
+      buy(a, "+12125550202"),
+      buy(a, "+12125550203"),
+    ]);
+    expect(results.map((r) => r.statusCode).sort()).toEqual([201, 409, 409]);
+    expect(await api.rig.ledgerBalance(a.account)).toBe(3n * M);
+  });
+});
