@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { RatestreamError } from "../errors.js";
 import { listAccountIds } from "../adapters/postgres/accounts.js";
+import { currentBalance } from "../balances/current-balance.js";
 import { checkAccount, type AccountCheck } from "../balances/reconcile.js";
 import { BLOCK_THRESHOLD_MICROS, utcMonth } from "../balances/types.js";
 import { restoreFromLedger } from "../balances/write-path.js";
@@ -33,14 +34,12 @@ export function registerBalanceCommands(program: Command): void {
     .requiredOption("--account <id>", "account id", parse.accountId)
     .action(async (o: { account: string }) => {
       const shown = await withStores(async (ctx) => {
-        await ensureLoaded(ctx, o.account);
-        const snapshot = await ctx.store.snapshot(o.account);
-        if (snapshot === "missing")
-          throw new RatestreamError("dependency_unavailable", "Redis lost the account again");
+        const balance = await currentBalance(ctx, o.account);
+        if (balance === undefined) throw new RatestreamError("bad_usage", `no account "${o.account}"`);
         return {
           account_id: o.account,
-          balance_micros: Number(snapshot.balanceMicros),
-          blocked: snapshot.balanceMicros < BLOCK_THRESHOLD_MICROS,
+          balance_micros: Number(balance),
+          blocked: balance < BLOCK_THRESHOLD_MICROS,
         };
       });
       process.stdout.write(`${JSON.stringify(shown)}\n`);

@@ -1,13 +1,12 @@
 /**
  * `ratestream demo`: the whole job on local defaults. Migrates, imports the sample
- * decks, funds sample accounts, starts `ratestream run` as a child process, streams
- * generated CDRs for a bounded time with a progress line, waits until every record is
- * committed, prints a summary read back from Kafka and Postgres, reconciles (exit 1 on
- * drift) and stops the rater.
+ * decks, funds sample accounts, starts the rater and both workers as child processes
+ * (Stripe and SMTP replaced by local fakes), sets up three showcase accounts through the
+ * HTTP API, streams generated CDRs for a bounded time with a progress line, waits until
+ * every record and event is handled, prints a summary read back from Kafka, Postgres,
+ * the Stripe fake and the SMTP sink, reconciles (exit 1 on drift) and stops everything.
  */
-import { spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
-import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Command } from "commander";
 import { loadConfig } from "../config/env.js";
@@ -24,6 +23,15 @@ import { createLogger } from "../observability/logger.js";
 import { allTopics, topicNames } from "../pipeline/rater.js";
 import { generateCdrs, type RawCdr } from "../tools/cdr-generator.js";
 import { withStores } from "./context.js";
+import {
+  billingSummary,
+  setUpShowcase,
+  startBillingFakes,
+  startChild,
+  waitForWorkers,
+  waitReady,
+  type Child,
+} from "./demo-billing.js";
 
 const ROOT = new URL("../../", import.meta.url);
 const GROUP = "ratestream-demo";
@@ -81,7 +89,7 @@ async function runDemo(o: DemoOptions): Promise<number> {
         accountId,
         key: "credit:demo-opening",
         kind: "credit" as const,
-        amountMicros: i % 4 === 0 ? 6_000_000n : 50_000_000n,
+        amountMicros: i % 4 === 0 || i === 1 ? 6_000_000n : 50_000_000n,
         cause: "demo-opening",
         reference: "demo-opening",
       })),
@@ -91,26 +99,30 @@ async function runDemo(o: DemoOptions): Promise<number> {
     const admin = await kafka.admin();
     await admin.createTopics(allTopics(topics).map((topic) => ({ topic, partitions: 3 })));
 
-    const rater = spawn(
-      process.execPath,
-      [
-        fileURLToPath(new URL("bin/ratestream.js", ROOT)),
-        "run",
-        "--group",
-        GROUP,
-        "--topic-prefix",
-        topicPrefix,
-      ],
-      {
-        env: { ...process.env, HTTP_PORT: String(o.port), LOG_LEVEL: "error" },
-        stdio: ["ignore", "ignore", "inherit"],
-      },
-    );
-    const raterExit = new Promise<number | null>((resolve) => rater.on("exit", (code) => resolve(code)));
+    // The busiest accounts (the generator favours the first ones) show the billing rules.
+    const showcase = { autoRecharge: accounts[0]!, declined: accounts[1]!, offline: accounts[2]! };
+    const fakes = await startBillingFakes();
+    const groups = { recharge: `${GROUP}-recharge`, notify: `${GROUP}-notify` };
+    const children: Child[] = [];
+    const start = (name: string, args: string[], port: number) => {
+      const child = startChild(name, [...args, "--topic-prefix", topicPrefix], port, fakes.env);
+      children.push(child);
+      return child;
+    };
     try {
-      await waitReady(o.port, raterExit);
+      const rater = start("rater", ["run", "--group", GROUP], o.port);
+      const workers = [
+        start("recharge-worker", ["recharge-worker", "--group", groups.recharge], o.port + 1),
+        start("notify-worker", ["notify-worker", "--group", groups.notify], o.port + 2),
+      ];
+      for (const child of [rater, ...workers]) await waitReady(child);
       say(
         `== rater running (group ${GROUP}, topics ${topicPrefix}*, metrics on http://127.0.0.1:${o.port}/metrics)`,
+      );
+      say(`== recharge-worker and notify-worker running (metrics on ports ${o.port + 1}, ${o.port + 2})`);
+      await setUpShowcase(ctx.pool, ctx.store, o.port, showcase);
+      say(
+        `== ${showcase.autoRecharge} and ${showcase.declined}: card saved and auto-recharge on through the API; ${showcase.offline}: offline auto-recharge`,
       );
 
       const rows = parseRateDeck(rates, "rates.csv");
@@ -166,6 +178,16 @@ async function runDemo(o: DemoOptions): Promise<number> {
       });
       say(`dead letters:        ${sum(await admin.endOffsets(topics.deadLetters))}`);
 
+      const settled = await waitForWorkers(
+        admin,
+        ctx.pool,
+        accounts,
+        topics.balanceEvents,
+        Object.values(groups),
+      );
+      if (!settled) say("(the workers had not read every balance event within a minute)");
+      await billingSummary(ctx.pool, accounts, showcase, fakes, say);
+
       let drifted = 0;
       for (const account of accounts) {
         if ((await checkAccount(ctx.store, ctx.ledger, account)).status === "drift") drifted++;
@@ -173,9 +195,8 @@ async function runDemo(o: DemoOptions): Promise<number> {
       say(`== reconcile: ${accounts.length} accounts checked, ${drifted} drifted`);
       return drifted > 0 ? 1 : 0;
     } finally {
-      rater.kill("SIGTERM");
-      const code = await raterExit;
-      say(`== rater stopped (exit ${code})`);
+      for (const child of children.reverse()) say(`== ${child.name} stopped (exit ${await child.stop()})`);
+      await fakes.stop();
       await admin.deleteTopics(allTopics(topics)).catch(() => undefined);
       await admin.disconnect();
     }
@@ -184,25 +205,6 @@ async function runDemo(o: DemoOptions): Promise<number> {
 
 function sum(offsets: { offset: string }[]): number {
   return offsets.reduce((n, p) => n + Number(p.offset), 0);
-}
-
-async function waitReady(port: number, exited: Promise<number | null>): Promise<void> {
-  let gone = false;
-  void exited.then(() => (gone = true));
-  for (let i = 0; i < 300; i++) {
-    if (gone)
-      throw new RatestreamError(
-        "dependency_unavailable",
-        "the rater exited during start-up (see its log above)",
-      );
-    const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ok) return;
-    await sleep(100);
-  }
-  throw new RatestreamError("dependency_unavailable", "the rater was not ready within 30 s");
 }
 
 async function ratedSoFar(port: number): Promise<number> {
