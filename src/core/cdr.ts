@@ -4,6 +4,7 @@
  * at fault and what is wrong with it.
  */
 import { parseTimestamp } from "./time.js";
+import { quote } from "./quote.js";
 
 export type Direction = "outbound" | "inbound";
 export const DIRECTIONS: readonly Direction[] = ["outbound", "inbound"];
@@ -58,7 +59,7 @@ function invalid(cdrId: string | null, message: string): CdrResult {
 function describe(value: unknown): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return "an array";
-  if (typeof value === "string") return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  if (typeof value === "string") return quote(value);
   if (typeof value === "object") return "an object";
   if (value === undefined) return "nothing (the field is missing)";
   if (typeof value === "number" || typeof value === "boolean") return String(value);
@@ -79,6 +80,10 @@ export function validateCdr(value: unknown): CdrResult {
   const { cdr_id } = record;
   if (typeof cdr_id !== "string" || cdr_id.length === 0 || [...cdr_id].length > 128) {
     return invalid(null, `cdr_id: must be a string of 1 to 128 characters, got ${describe(cdr_id)}`);
+  }
+  // Postgres text cannot hold NUL, and no switch means a control character in an id.
+  if (/[\u0000-\u001f\u007f]/.test(cdr_id)) {
+    return invalid(null, `cdr_id: must not contain control characters, got ${describe(cdr_id)}`);
   }
   const fail = (message: string) => invalid(cdr_id, message);
 
