@@ -4,11 +4,12 @@
  * in-process. Request schemas validate every input and, with each route's roles
  * (`x-roles`), make the OpenAPI document served at GET /openapi.json.
  */
+import rateLimit from "@fastify/rate-limit";
 import swagger from "@fastify/swagger";
 import Fastify, { type FastifyInstance } from "fastify";
-import { authenticate } from "./auth.js";
+import { authenticate, rateKeys, type RateLimiter } from "./auth.js";
 import type { ApiDeps } from "./deps.js";
-import { ERROR_SCHEMA, installErrorHandling } from "./errors.js";
+import { BODY_LIMIT_BYTES, ERROR_SCHEMA, frameworkError, installErrorHandling } from "./errors.js";
 import { authorizeRoutes } from "./routes/authorize.js";
 import { autoRechargeRoutes } from "./routes/auto-recharge.js";
 import { balanceRoutes } from "./routes/balance.js";
@@ -21,6 +22,9 @@ export async function buildApiApp(deps: ApiDeps): Promise<FastifyInstance> {
   const app = Fastify({
     // Requests are logged by the caller's own logs when they fail; not one line each.
     logger: false,
+    // Larger bodies are refused (413) before they are read whole or parsed.
+    bodyLimit: BODY_LIMIT_BYTES,
+    frameworkErrors: frameworkError,
     ajv: {
       // A wrong type or an unknown field is the caller's mistake (422), never coerced or dropped.
       customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false },
@@ -51,7 +55,14 @@ export async function buildApiApp(deps: ApiDeps): Promise<FastifyInstance> {
   // Bodies are JSON only: anything else is "not JSON" (400), not a string of the wrong type.
   app.removeContentTypeParser("text/plain");
   installErrorHandling(app, deps.logger);
-  app.addHook("onRequest", authenticate(deps.pool));
+  // Not global: authenticate applies it once the bucket (key or client IP) is known.
+  await app.register(rateLimit, { global: false });
+  const limiter: RateLimiter = app.createRateLimit({
+    max: deps.rateLimitPerSecond ?? 1000,
+    timeWindow: 1000,
+    keyGenerator: (request) => rateKeys.get(request) ?? `ip:${request.ip}`,
+  });
+  app.addHook("onRequest", authenticate(deps.pool, limiter));
 
   app.get("/openapi.json", { schema: { hide: true } }, () => app.swagger());
   balanceRoutes(app, deps);

@@ -4,7 +4,7 @@
  * request, before the body is read, so a caller without a valid key learns nothing
  * about the body it sent.
  */
-import type { FastifyRequest } from "fastify";
+import type { FastifyReply, FastifyRequest } from "fastify";
 import type pg from "pg";
 import { hashApiKey, type ApiKeyRole } from "../adapters/postgres/accounts.js";
 import { ApiError } from "./errors.js";
@@ -51,24 +51,34 @@ const COMMON_ERRORS = {
 
 const BEARER = /^Bearer\s+(\S{1,512})$/;
 
-export function authenticate(pool: pg.Pool) {
-  return async (request: FastifyRequest): Promise<void> => {
+/** One request's turn under the per-key (or per-IP) limit: allowed, or refused until ttl. */
+export type RateLimiter = (
+  request: FastifyRequest,
+) => Promise<{ isAllowed: true } | { isAllowed: false; isExceeded: boolean; ttlInSeconds: number }>;
+
+/** The bucket a request counts against: its key once known, else its client address. */
+export const rateKeys = new WeakMap<FastifyRequest, string>();
+
+/*
+ * Timing: the key is hashed with SHA-256 and the hash is looked up by a unique index,
+ * so how long the lookup takes depends on the hash, which the caller cannot steer
+ * towards a real key's hash; nothing compares the secret byte by byte. Unknown and
+ * revoked keys take the same query and the same answer.
+ */
+export function authenticate(pool: pg.Pool, limiter?: RateLimiter) {
+  return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const roles = request.routeOptions.config.roles;
     if (roles === undefined) return;
-    const header = request.headers.authorization;
-    if (header === undefined) {
-      throw new ApiError(401, "unauthorized", "an API key is required: Authorization: Bearer <api key>");
+    let key: { key_id: string; role: ApiKeyRole; account_id: string | null };
+    try {
+      key = await identify(pool, request);
+    } catch (err) {
+      // Without a valid key the client's address is the bucket: guessing keys is limited too.
+      await limit(limiter, request, reply);
+      throw err;
     }
-    const token = BEARER.exec(header)?.[1];
-    if (token === undefined) {
-      throw new ApiError(401, "unauthorized", "the Authorization header must be Bearer <api key>");
-    }
-    const { rows } = await pool.query<{ key_id: string; role: ApiKeyRole; account_id: string | null }>(
-      "select key_id, role, account_id from api_keys where key_hash = $1 and revoked_at is null",
-      [hashApiKey(token)],
-    );
-    const key = rows[0];
-    if (key === undefined) throw new ApiError(401, "unauthorized", "the API key is unknown or revoked");
+    rateKeys.set(request, `key:${key.key_id}`);
+    await limit(limiter, request, reply);
     if (!roles.includes(key.role)) {
       throw new ApiError(
         403,
@@ -82,4 +92,30 @@ export function authenticate(pool: pg.Pool) {
     }
     request.principal = { keyId: key.key_id, role: key.role, accountId: key.account_id };
   };
+}
+
+async function identify(pool: pg.Pool, request: FastifyRequest) {
+  const header = request.headers.authorization;
+  if (header === undefined) {
+    throw new ApiError(401, "unauthorized", "an API key is required: Authorization: Bearer <api key>");
+  }
+  const token = BEARER.exec(header)?.[1];
+  if (token === undefined) {
+    throw new ApiError(401, "unauthorized", "the Authorization header must be Bearer <api key>");
+  }
+  const { rows } = await pool.query<{ key_id: string; role: ApiKeyRole; account_id: string | null }>(
+    "select key_id, role, account_id from api_keys where key_hash = $1 and revoked_at is null",
+    [hashApiKey(token)],
+  );
+  const key = rows[0];
+  if (key === undefined) throw new ApiError(401, "unauthorized", "the API key is unknown or revoked");
+  return key;
+}
+
+async function limit(limiter: RateLimiter | undefined, request: FastifyRequest, reply: FastifyReply) {
+  if (!limiter) return;
+  const turn = await limiter(request);
+  if (turn.isAllowed || !turn.isExceeded) return;
+  void reply.header("retry-after", String(Math.max(1, turn.ttlInSeconds)));
+  throw new ApiError(429, "rate_limited", `too many requests; retry in ${Math.max(1, turn.ttlInSeconds)} s`);
 }

@@ -21,6 +21,8 @@ export interface ApiDeps {
   publishEvents?: (eventIds: string[]) => Promise<void>;
   logger: Logger;
   now?: () => Date;
+  /** Requests per second per API key (per client IP without a valid key); default 1000. */
+  rateLimitPerSecond?: number;
 }
 
 /** The real-time balance from Redis, restored from the ledger if Redis lost it; undefined: no account. */

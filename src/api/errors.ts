@@ -3,12 +3,13 @@
  * SPEC §7: 400 body not JSON, 401 no valid key, 403 not this key's, 402 card declined,
  * 409 a state that refuses the request, 422 any other bad body or parameter.
  */
-import type { FastifyError, FastifyInstance } from "fastify";
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { RatestreamError } from "../errors.js";
 import type { Logger } from "../observability/logger.js";
 
 export type ApiErrorCode =
   | "bad_json"
+  | "bad_url"
   | "invalid_request"
   | "unauthorized"
   | "forbidden"
@@ -23,6 +24,8 @@ export type ApiErrorCode =
   | "recharge_in_progress"
   | "payments_not_configured"
   | "unavailable"
+  | "rate_limited"
+  | "body_too_large"
   | "internal";
 
 export class ApiError extends Error {
@@ -35,6 +38,9 @@ export class ApiError extends Error {
     this.name = "ApiError";
   }
 }
+
+/** No body of this API comes near it; a larger one is refused before it is parsed. */
+export const BODY_LIMIT_BYTES = 16 * 1024;
 
 export const invalid = (message: string) => new ApiError(422, "invalid_request", message);
 
@@ -91,6 +97,11 @@ function patternHint(where: string): string {
   return HINTS.find(([re]) => re.test(where))?.[1] ?? "";
 }
 
+/** Errors fastify raises before routing (a URL that does not decode): the same error body. */
+export function frameworkError(err: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  void reply.code(400).send(errorBody("bad_url", `the URL is not valid: ${err.message}`));
+}
+
 export function installErrorHandling(app: FastifyInstance, logger: Logger): void {
   app.setNotFoundHandler((request, reply) =>
     reply.code(404).send(errorBody("not_found", `no route ${request.method} ${request.url.split("?")[0]}`)),
@@ -123,6 +134,12 @@ function classify(err: FastifyError, body: unknown): { status: number; code: str
     };
   }
   switch (err.code) {
+    case "FST_ERR_CTP_BODY_TOO_LARGE":
+      return {
+        status: 413,
+        code: "body_too_large",
+        message: `the body is larger than ${BODY_LIMIT_BYTES} bytes`,
+      };
     case "FST_ERR_CTP_INVALID_JSON_BODY":
     case "FST_ERR_CTP_EMPTY_JSON_BODY":
     case "FST_ERR_CTP_INVALID_MEDIA_TYPE":

@@ -13,6 +13,8 @@ export interface Config {
   /** The From of the notify-worker's emails. */
   smtpFrom: string;
   logLevel: LogLevel;
+  /** Requests per second each API key may make (unauthenticated ones: per client IP). */
+  apiRateLimitPerSecond: number;
 }
 
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -28,6 +30,8 @@ export const DEFAULTS = {
   DATABASE_URL: "postgres://postgres@127.0.0.1:5432/ratestream",
   LOG_LEVEL: "info",
   SMTP_FROM: "ratestream billing <billing@ratestream.local>",
+  // Generous for a switch asking before every call; a runaway client still meets a wall.
+  API_RATE_LIMIT_PER_S: 1000,
 } as const;
 
 type Env = Record<string, string | undefined>;
@@ -59,6 +63,7 @@ export function loadConfig(env: Env, options: { httpPortDefault?: number } = {})
     smtpUrl: optionalUrl("SMTP_URL", read("SMTP_URL"), ["smtp:", "smtps:"]),
     smtpFrom: parseMailbox("SMTP_FROM", read("SMTP_FROM") ?? DEFAULTS.SMTP_FROM),
     logLevel: parseLogLevel(read("LOG_LEVEL") ?? DEFAULTS.LOG_LEVEL),
+    apiRateLimitPerSecond: parseRate("API_RATE_LIMIT_PER_S", read("API_RATE_LIMIT_PER_S")),
   };
 }
 
@@ -102,6 +107,15 @@ function parsePort(variable: string, value: string | undefined, fallback: number
   const port = /^\d{1,5}$/.test(value) ? Number(value) : NaN;
   if (!isPort(port)) throw new ConfigError(variable, `"${value}" is not a port number (0-65535)`);
   return port;
+}
+
+function parseRate(variable: string, value: string | undefined): number {
+  if (value === undefined) return DEFAULTS.API_RATE_LIMIT_PER_S;
+  const rate = /^\d{1,7}$/.test(value) ? Number(value) : NaN;
+  if (!(rate >= 1 && rate <= 1_000_000)) {
+    throw new ConfigError(variable, `"${value}" is not a whole number of requests per second (1-1000000)`);
+  }
+  return rate;
 }
 
 function parseStripeKey(value: string | undefined): string | undefined {

@@ -28,8 +28,23 @@ export function ratingFields(rated: Rated): RatingFields {
 
 /** `rated-cdrs`: the CDR's fields plus how it was rated. */
 export function ratedCdrMessage(cdr: Cdr, rating: RatingFields): OutgoingMessage {
-  const { answeredAtMicros: _instant, ...fields } = cdr;
-  return { key: cdr.account_id, value: JSON.stringify({ ...fields, ...rating }) };
+  // Spelled out rather than spread: this runs once per CDR and spreads were a hot spot.
+  const value = {
+    cdr_id: cdr.cdr_id,
+    account_id: cdr.account_id,
+    direction: cdr.direction,
+    from: cdr.from,
+    to: cdr.to,
+    answered_at: cdr.answered_at,
+    duration_seconds: cdr.duration_seconds,
+    surcharges: cdr.surcharges,
+    charge_micros: rating.charge_micros,
+    billed_seconds: rating.billed_seconds,
+    prefix: rating.prefix,
+    rate_version: rating.rate_version,
+    rate_effective_from: rating.rate_effective_from,
+  };
+  return { key: cdr.account_id, value: JSON.stringify(value) };
 }
 
 /** `cdrs.dlq`: the original bytes and key, with why and from where. */
@@ -44,7 +59,8 @@ export function deadLetterMessage(
     value: message.value,
     headers: {
       "x-error-code": code,
-      "x-error-message": reason,
+      // Bounded: an oversized dead letter would be refused by Kafka and block the partition.
+      "x-error-message": reason.length > 1_000 ? `${reason.slice(0, 1_000)}…` : reason,
       "x-source-topic": source.topic,
       "x-source-partition": String(source.partition),
       "x-source-offset": message.offset,

@@ -38,6 +38,11 @@ describe("loadConfig", () => {
     ]);
   });
 
+  it("reads API_RATE_LIMIT_PER_S, 1000 per key by default", () => {
+    expect(loadConfig({}).apiRateLimitPerSecond).toBe(1000);
+    expect(loadConfig({ API_RATE_LIMIT_PER_S: "50" }).apiRateLimitPerSecond).toBe(50);
+  });
+
   it("treats an empty variable as unset", () => {
     expect(loadConfig({ HTTP_PORT: "", LOG_LEVEL: " " }).httpPort).toBe(8080);
   });
@@ -57,6 +62,10 @@ describe("loadConfig", () => {
     ["SMTP_FROM", "billing"],
     ["SMTP_FROM", "Billing <billing@acme.example"],
     ["LOG_LEVEL", "verbose"],
+    ["API_RATE_LIMIT_PER_S", "0"],
+    ["API_RATE_LIMIT_PER_S", "10.5"],
+    ["API_RATE_LIMIT_PER_S", "fast"],
+    ["API_RATE_LIMIT_PER_S", "2000000"],
   ])("refuses %s=%s naming the variable", (variable, value) => {
     let error: unknown;
     try {
