@@ -1,7 +1,9 @@
 import { defineConfig } from "vitest/config";
+import { CHAOS_ENV } from "./test/chaos/support/servers.js";
 
 // Unit tests touch nothing outside the process; integration tests talk to the real
-// Kafka, registry, Redis and Postgres that scripts/services starts.
+// Kafka, registry, Redis and Postgres that scripts/services starts; the chaos suite
+// (`npm run test:chaos`) runs serially against private servers it kills and restarts.
 export default defineConfig({
   test: {
     projects: [
@@ -13,6 +15,18 @@ export default defineConfig({
           globalSetup: ["test/integration/global-setup.ts"],
           testTimeout: 60_000,
           hookTimeout: 60_000,
+        },
+      },
+      {
+        test: {
+          name: "chaos",
+          include: ["test/chaos/**/*.test.ts"],
+          globalSetup: ["test/chaos/global-setup.ts"],
+          env: { ...CHAOS_ENV, LOG_LEVEL: "silent", KAFKAJS_NO_PARTITIONER_WARNING: "1" },
+          fileParallelism: false,
+          sequence: { concurrent: false },
+          testTimeout: 600_000,
+          hookTimeout: 120_000,
         },
       },
     ],

@@ -5,13 +5,17 @@ import pg from "pg";
  * give each suite its own schema on one shared database.
  */
 export function createPool(databaseUrl: string, options: { schema?: string; max?: number } = {}): pg.Pool {
-  return new pg.Pool({
+  const pool = new pg.Pool({
     connectionString: databaseUrl,
     max: options.max ?? 10,
     connectionTimeoutMillis: 10_000,
     options: options.schema ? `-c search_path=${quoteIdent(options.schema)}` : undefined,
     application_name: "ratestream",
   });
+  // An idle client's error (Postgres restarting) must not crash the process: the pool
+  // drops that client, and the next query connects anew (or fails and is retried).
+  pool.on("error", () => undefined);
+  return pool;
 }
 
 export function quoteIdent(name: string): string {
