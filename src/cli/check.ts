@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { loadConfig, type Config } from "../config/env.js";
 import { createAvroRegistry, SCHEMA_FILES } from "../adapters/registry/avro.js";
-import { createKafkajsClient } from "../adapters/kafka/kafkajs-client.js";
+import { createKafkaClient } from "../adapters/kafka/select.js";
 import { connectRedis } from "../adapters/redis/connection.js";
 import { createPool } from "../adapters/postgres/pool.js";
 import { createLogger } from "../observability/logger.js";
@@ -42,7 +42,7 @@ function probes(config: Config): Probe[] {
       name: "kafka",
       where: config.kafkaBrokers.join(","),
       async run() {
-        const admin = await createKafkajsClient({ brokers: config.kafkaBrokers, logger }).admin();
+        const admin = await (await createKafkaClient({ brokers: config.kafkaBrokers, logger })).admin();
         try {
           return `(${(await admin.listTopics()).length} topics)`;
         } finally {

@@ -11,7 +11,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Command } from "commander";
 import { loadConfig } from "../config/env.js";
 import { RatestreamError } from "../errors.js";
-import { createKafkajsClient } from "../adapters/kafka/kafkajs-client.js";
+import { createKafkaClient } from "../adapters/kafka/select.js";
 import { groupCaughtUp } from "../adapters/kafka/offsets.js";
 import { migrate } from "../adapters/postgres/migrate.js";
 import { importDeckSet } from "../adapters/postgres/rate-versions.js";
@@ -64,7 +64,7 @@ async function runDemo(o: DemoOptions): Promise<number> {
   // Topics of this run's own, removed at the end: a demo never reads an older run's records.
   const topicPrefix = `demo-${runId}.`;
   const topics = topicNames(topicPrefix);
-  const kafka = createKafkajsClient({ brokers: config.kafkaBrokers, logger: createLogger("error") });
+  const kafka = await createKafkaClient({ brokers: config.kafkaBrokers, logger: createLogger("error") });
 
   return withStores(async (ctx) => {
     say(`== migrate: ${JSON.stringify(await migrate(ctx.pool))}`);

@@ -1,6 +1,6 @@
 import { InvalidArgumentError, type Command } from "commander";
 import { loadConfig } from "../config/env.js";
-import { createKafkajsClient } from "../adapters/kafka/kafkajs-client.js";
+import { createKafkaClient } from "../adapters/kafka/select.js";
 import { parseTimestamp } from "../core/time.js";
 import { createLogger } from "../observability/logger.js";
 import { topicNames } from "../pipeline/rater.js";
@@ -32,7 +32,7 @@ export function registerDlqCommands(program: Command): void {
     .option("--topic-prefix <prefix>", "as given to `ratestream run`", "")
     .action(async (o: { code?: string; since?: number; topicPrefix: string }) => {
       const config = loadConfig(process.env);
-      const kafka = createKafkajsClient({ brokers: config.kafkaBrokers, logger: createLogger("error") });
+      const kafka = await createKafkaClient({ brokers: config.kafkaBrokers, logger: createLogger("error") });
       const summary = await replayDeadLetters(kafka, topicNames(o.topicPrefix), {
         codes: o.code ? [o.code] : ["no_rate", "unknown_account"],
         sinceMs: o.since,

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { Registry } from "prom-client";
-import { createKafkajsClient } from "../adapters/kafka/kafkajs-client.js";
+import { createKafkaClient } from "../adapters/kafka/select.js";
 import { createPool } from "../adapters/postgres/pool.js";
 import { createSmtpMailer } from "../adapters/smtp/mailer.js";
 import { DEFAULT_HTTP_PORTS, loadConfig } from "../config/env.js";
@@ -49,7 +49,7 @@ async function runNotifyWorker(options: NotifyWorkerOptions): Promise<void> {
   const metrics = createWorkerMetrics(registry, "notify-worker");
   const pool = createPool(config.databaseUrl, { max: 4 });
   const mailer = createSmtpMailer(config.smtpUrl, config.smtpFrom);
-  const kafka = createKafkajsClient({
+  const kafka = await createKafkaClient({
     brokers: config.kafkaBrokers,
     logger,
     clientId: "ratestream-notify-worker",

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { Registry } from "prom-client";
 import { DEFAULT_HTTP_PORTS, loadConfig } from "../config/env.js";
 import { ConfigError } from "../errors.js";
-import { createKafkajsClient } from "../adapters/kafka/kafkajs-client.js";
+import { createKafkaClient } from "../adapters/kafka/select.js";
 import { PostgresLedger } from "../adapters/postgres/ledger.js";
 import { createPool } from "../adapters/postgres/pool.js";
 import { RedisBalanceStore } from "../adapters/redis/balance-store.js";
@@ -49,7 +49,7 @@ async function runRechargeWorker(options: RechargeWorkerOptions): Promise<void> 
   const pool = createPool(config.databaseUrl, { max: 4 });
   const redis = connectRedis(config.redisUrl, { maxRetriesPerRequest: 3 });
   redis.on("error", (err) => logger.warn({ err }, "redis connection error"));
-  const kafka = createKafkajsClient({
+  const kafka = await createKafkaClient({
     brokers: config.kafkaBrokers,
     logger,
     clientId: "ratestream-recharge",

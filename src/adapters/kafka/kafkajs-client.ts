@@ -77,6 +77,7 @@ export function createKafkajsClient(options: KafkajsClientOptions): KafkaClient 
           consumer.run({
             autoCommit: false,
             eachBatchAutoResolve: false,
+            partitionsConsumedConcurrently: opts.partitionsConcurrently ?? 1,
             eachBatch: async (payload) => {
               const { batch } = payload;
               const isStale = () => payload.isStale();

@@ -48,6 +48,11 @@ export interface ConsumerOptions {
   maxBytesPerPartition?: number;
   maxWaitTimeMs?: number;
   sessionTimeoutMs?: number;
+  /**
+   * Batches of this many partitions handled at once (default 1). Partitions are keyed by
+   * account, so concurrent batches never touch the same account.
+   */
+  partitionsConcurrently?: number;
 }
 
 export interface KafkaProducer {

@@ -1,0 +1,241 @@
+/**
+ * KafkaClient on @confluentinc/kafka-javascript (librdkafka, KafkaJS-style API), the
+ * alternative to kafkajs, selected with KAFKA_CLIENT=confluent. It is an optional
+ * dependency: it builds natively (CKJS_LINKING=dynamic with libssl-dev and zlib1g-dev)
+ * and may be missing, so it is loaded on demand and typed here by the little it is
+ * asked for. librdkafka decompresses every codec itself.
+ */
+import { RatestreamError } from "../../errors.js";
+import type { Logger } from "../../observability/logger.js";
+import { chunksBySize } from "./kafkajs-client.js";
+import type {
+  BatchHandler,
+  ConsumerOptions,
+  IncomingMessage,
+  KafkaAdmin,
+  KafkaClient,
+  KafkaConsumer,
+  KafkaProducer,
+} from "./types.js";
+
+interface CkMessage {
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  timestamp: string;
+  headers?: Record<string, Buffer | string | (Buffer | string)[] | undefined>;
+}
+interface CkBatchPayload {
+  batch: { topic: string; partition: number; highWatermark: string; messages: CkMessage[] };
+  resolveOffset(offset: string): void;
+  isStale(): boolean;
+}
+interface CkOffsets {
+  topic: string;
+  partition: number;
+  offset: string;
+}
+interface CkConsumer {
+  connect(): Promise<void>;
+  subscribe(s: { topics: string[] }): Promise<void>;
+  run(r: {
+    eachBatchAutoResolve: boolean;
+    partitionsConsumedConcurrently: number;
+    eachBatch(p: CkBatchPayload): Promise<void>;
+  }): Promise<void>;
+  commitOffsets(offsets: CkOffsets[]): Promise<void>;
+  disconnect(): Promise<void>;
+}
+interface CkProducer {
+  connect(): Promise<void>;
+  send(r: {
+    topic: string;
+    messages: { key: unknown; value: unknown; headers?: unknown; partition?: number }[];
+  }): Promise<unknown>;
+  disconnect(): Promise<void>;
+}
+interface CkAdmin {
+  connect(): Promise<void>;
+  createTopics(r: {
+    topics: { topic: string; numPartitions: number; configEntries: { name: string; value: string }[] }[];
+  }): Promise<boolean>;
+  deleteTopics(r: { topics: string[] }): Promise<void>;
+  listTopics(): Promise<string[]>;
+  fetchTopicOffsets(topic: string): Promise<{ partition: number; high: string }[]>;
+  fetchOffsets(r: {
+    groupId: string;
+    topics: string[];
+  }): Promise<{ partitions: { partition: number; offset: string }[] }[]>;
+  disconnect(): Promise<void>;
+}
+interface CkKafka {
+  producer(config: Record<string, unknown>): CkProducer;
+  consumer(config: Record<string, unknown>): CkConsumer;
+  admin(config?: Record<string, unknown>): CkAdmin;
+}
+interface CkModule {
+  KafkaJS: { Kafka: new (config: Record<string, unknown>) => CkKafka; logLevel: Record<string, number> };
+}
+
+const MODULE = "@confluentinc/kafka-javascript";
+
+async function load(): Promise<CkModule> {
+  try {
+    const loaded = (await import(MODULE)) as CkModule & { default?: CkModule };
+    return loaded.default ?? loaded;
+  } catch (err) {
+    throw new RatestreamError(
+      "bad_config",
+      `KAFKA_CLIENT=confluent: ${MODULE} is not installed (it builds natively: CKJS_LINKING=dynamic npm ci, with libssl-dev and zlib1g-dev)`,
+      { cause: err },
+    );
+  }
+}
+
+export interface ConfluentClientOptions {
+  brokers: string[];
+  clientId?: string;
+  logger: Logger;
+}
+
+/** Consumer batches of up to this many records (librdkafka's default JS batch is 32). */
+const MAX_BATCH = 10_000;
+
+export async function createConfluentClient(options: ConfluentClientOptions): Promise<KafkaClient> {
+  const { KafkaJS } = await load();
+  const log = options.logger.child({ component: "kafka" });
+  const kafka = new KafkaJS.Kafka({
+    kafkaJS: {
+      clientId: options.clientId ?? "ratestream",
+      brokers: options.brokers,
+      logLevel: KafkaJS.logLevel.WARN,
+      logger: {
+        info: () => undefined,
+        debug: () => undefined,
+        warn: (message: string, extra: object) => log.warn(extra, message),
+        error: (message: string, extra: object) => log.error(extra, message),
+        setLogLevel: () => undefined,
+        namespace: () => undefined,
+      },
+    },
+  });
+
+  return {
+    async producer(): Promise<KafkaProducer> {
+      const producer = kafka.producer({ kafkaJS: { idempotent: true, acks: -1 }, "linger.ms": 5 });
+      await producer.connect();
+      return {
+        async send(topic, messages) {
+          for (const chunk of chunksBySize(messages)) await producer.send({ topic, messages: chunk });
+        },
+        disconnect: () => producer.disconnect(),
+      };
+    },
+
+    async consumer(opts: ConsumerOptions): Promise<KafkaConsumer> {
+      const consumer = kafka.consumer({
+        kafkaJS: {
+          groupId: opts.groupId,
+          fromBeginning: opts.fromBeginning ?? true,
+          autoCommit: false,
+          sessionTimeout: opts.sessionTimeoutMs ?? 30_000,
+          maxWaitTimeInMs: opts.maxWaitTimeMs ?? 500,
+        },
+        "max.partition.fetch.bytes": opts.maxBytesPerPartition ?? 4 * 1024 * 1024,
+        "js.consumer.max.batch.size": MAX_BATCH,
+      });
+      await consumer.connect();
+      return {
+        subscribe: (topics) => consumer.subscribe({ topics }),
+        run: (handler: BatchHandler) =>
+          consumer.run({
+            eachBatchAutoResolve: false,
+            partitionsConsumedConcurrently: opts.partitionsConcurrently ?? 1,
+            eachBatch: async (payload) => {
+              const { batch } = payload;
+              if (batch.messages.length === 0) return;
+              const isStale = () => payload.isStale();
+              await handler(
+                {
+                  topic: batch.topic,
+                  partition: batch.partition,
+                  highWatermark: batch.highWatermark,
+                  messages: batch.messages.map(toIncoming),
+                },
+                // librdkafka heartbeats on its own thread.
+                { heartbeat: () => Promise.resolve(), isStale },
+              );
+              if (isStale()) return;
+              const last = batch.messages[batch.messages.length - 1]!;
+              payload.resolveOffset(last.offset);
+              await consumer.commitOffsets([
+                {
+                  topic: batch.topic,
+                  partition: batch.partition,
+                  offset: (BigInt(last.offset) + 1n).toString(),
+                },
+              ]);
+            },
+          }),
+        disconnect: () => consumer.disconnect(),
+      };
+    },
+
+    async admin(): Promise<KafkaAdmin> {
+      const admin = kafka.admin();
+      await admin.connect();
+      const byPartition = (a: { partition: number }, b: { partition: number }) => a.partition - b.partition;
+      return {
+        async createTopics(topics) {
+          const existing = new Set(await admin.listTopics());
+          const missing = topics.filter((t) => !existing.has(t.topic));
+          if (missing.length === 0) return;
+          await admin.createTopics({
+            topics: missing.map((t) => ({
+              topic: t.topic,
+              numPartitions: t.partitions,
+              configEntries: Object.entries(t.config ?? {}).map(([name, value]) => ({ name, value })),
+            })),
+          });
+          // No waitForLeaders here: wait until every partition answers its offsets.
+          for (const t of missing) {
+            for (let i = 0; ; i++) {
+              const offsets = await admin.fetchTopicOffsets(t.topic).catch(() => []);
+              if (offsets.length === t.partitions) break;
+              if (i > 100) throw new Error(`topic ${t.topic} has no leaders after 10 s`);
+              await new Promise((resolve) => setTimeout(resolve, 100));
+            }
+          }
+        },
+        deleteTopics: (topics) => admin.deleteTopics({ topics }),
+        listTopics: () => admin.listTopics(),
+        async endOffsets(topic) {
+          const offsets = await admin.fetchTopicOffsets(topic);
+          return offsets.map((o) => ({ partition: o.partition, offset: o.high })).sort(byPartition);
+        },
+        async committedOffsets(groupId, topic) {
+          const [entry] = await admin.fetchOffsets({ groupId, topics: [topic] });
+          return (entry?.partitions ?? [])
+            .map((p) => ({ partition: p.partition, offset: p.offset }))
+            .sort(byPartition);
+        },
+        disconnect: () => admin.disconnect(),
+      };
+    },
+  };
+}
+
+function toIncoming(message: CkMessage): IncomingMessage {
+  const headers: Record<string, Buffer | undefined> = {};
+  for (const [name, value] of Object.entries(message.headers ?? {})) {
+    const first = Array.isArray(value) ? value[0] : value;
+    headers[name] = first === undefined ? undefined : Buffer.from(first);
+  }
+  return {
+    offset: message.offset,
+    key: message.key,
+    value: message.value,
+    headers,
+    timestamp: message.timestamp,
+  };
+}
