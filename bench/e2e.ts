@@ -22,7 +22,7 @@ import { readFile } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { loadConfig } from "../src/config/env.js";
-import { createKafkajsClient } from "../src/adapters/kafka/kafkajs-client.js";
+import { createKafkaClient, kafkaClientName } from "../src/adapters/kafka/select.js";
 import { groupCaughtUp } from "../src/adapters/kafka/offsets.js";
 import type { KafkaClient } from "../src/adapters/kafka/types.js";
 import { migrate } from "../src/adapters/postgres/migrate.js";
@@ -36,6 +36,7 @@ import { createLogger } from "../src/observability/logger.js";
 import { allTopics, topicNames } from "../src/pipeline/rater.js";
 import { generateCdrs, type RawCdr } from "../src/tools/cdr-generator.js";
 import { carrierDeck } from "./lib/carrier-deck.js";
+import { cpuDelta, cpuSeconds } from "./lib/cpu.js";
 import { machine, median } from "./lib/report.js";
 import { lineChart } from "./lib/svg-chart.js";
 
@@ -45,14 +46,23 @@ const { values } = parseArgs({
     cdrs: { type: "string" },
     partitions: { type: "string" },
     runs: { type: "string" },
+    // partitions whose batches the rater handles at once (ratestream run --concurrency)
+    concurrency: { type: "string" },
+    // kafkajs (default) or confluent: the client of the bench, its baseline and the rater.
+    client: { type: "string" },
+    // Writes a V8 CPU profile of each rater run to bench/results/profiles/.
+    profile: { type: "boolean", default: false },
   },
 });
 const quick = values.quick;
+if (values.client) process.env.KAFKA_CLIENT = values.client;
+const clientName = kafkaClientName();
 const settings = {
-  client: "kafkajs 2.2.4",
+  client: clientName === "kafkajs" ? "kafkajs 2.2.4" : "@confluentinc/kafka-javascript 1.10.1 (librdkafka)",
   cdrs: Number(values.cdrs ?? (quick ? 150_000 : 600_000)),
   partitions: Number(values.partitions ?? (quick ? 3 : 6)),
   runs: Number(values.runs ?? (quick ? 1 : 3)),
+  concurrency: Number(values.concurrency ?? 3),
   accounts: 10_000,
   prefixes: 50_000,
   deckVersions: 3,
@@ -67,7 +77,7 @@ const logger = createLogger("error");
 const runId = `${Date.now()}`;
 const schema = `bench_e2e_${runId}`;
 const databaseUrl = `${config.databaseUrl}?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
-const kafka = createKafkajsClient({ brokers: config.kafkaBrokers, logger, clientId: "bench-e2e" });
+const kafka = await createKafkaClient({ brokers: config.kafkaBrokers, logger, clientId: "bench-e2e" });
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 log(`settings: ${JSON.stringify(settings)}`);
@@ -112,6 +122,7 @@ try {
   };
 
   const throughput: { pipeline: number[]; baseline: number[] } = { pipeline: [], baseline: [] };
+  const cpuPerRun: Record<string, number>[] = [];
   for (let run = 1; run <= settings.runs; run++) {
     const topics = topicNames(`bench-${runId}-${run}.`);
     topicsToDelete.push(...allTopics(topics));
@@ -128,8 +139,12 @@ try {
     log(`run ${run}: baseline ${Math.round(baseline)} records/s`);
 
     const pipeline = await pipelineRun(topics.cdrs, `bench-${runId}-${run}.`, produced);
-    throughput.pipeline.push(pipeline);
-    log(`run ${run}: pipeline ${Math.round(pipeline)} CDRs/s`);
+    throughput.pipeline.push(pipeline.perSecond);
+    cpuPerRun.push(pipeline.cpu);
+    const perCdr = Object.entries(pipeline.cpu).map(([k, v]) => `${k} ${((v / produced) * 1e6).toFixed(1)}`);
+    log(
+      `run ${run}: pipeline ${Math.round(pipeline.perSecond)} CDRs/s; CPU µs per CDR: ${perCdr.join(", ")}`,
+    );
   }
 
   // Latency at fixed offered rates, the rater already running and caught up.
@@ -165,7 +180,15 @@ try {
   writeFileSync(
     `bench/results/raw/e2e-${runId}.json`,
     JSON.stringify(
-      { machine: machine(), date: new Date().toISOString(), settings, throughput, latency, result },
+      {
+        machine: machine(),
+        date: new Date().toISOString(),
+        settings,
+        throughput,
+        cpuPerRun,
+        latency,
+        result,
+      },
       null,
       2,
     ),
@@ -253,9 +276,11 @@ interface Rater {
 
 function startRater(prefix: string): Rater {
   const port = 19_000 + Math.floor(Math.random() * 1_000);
+  const profiling = values.profile ? ["--cpu-prof", "--cpu-prof-dir=bench/results/profiles"] : [];
   const child = spawn(
     process.execPath,
     [
+      ...profiling,
       "bin/ratestream.js",
       "run",
       "--topic-prefix",
@@ -264,6 +289,8 @@ function startRater(prefix: string): Rater {
       `bench-rater-${runId}`,
       "--partitions",
       String(settings.partitions),
+      "--concurrency",
+      String(settings.concurrency),
     ],
     {
       env: { ...process.env, DATABASE_URL: databaseUrl, HTTP_PORT: String(port), LOG_LEVEL: "error" },
@@ -292,22 +319,37 @@ async function metric(port: number, name: string): Promise<number> {
   return Number(new RegExp(`^${name} (\\S+)`, "m").exec(text)?.[1] ?? 0);
 }
 
-/** From the rater's first fetch to its last commit; the first fetch is timed by the metric moving. */
-async function pipelineRun(topic: string, prefix: string, expected: number): Promise<number> {
+/**
+ * From the rater's first fetch to its last commit; the first fetch is timed by the
+ * metric moving. Also the CPU seconds each process spent in that window.
+ */
+async function pipelineRun(
+  topic: string,
+  prefix: string,
+  expected: number,
+): Promise<{ perSecond: number; cpu: Record<string, number> }> {
   const rater = startRater(prefix);
   try {
     await waitReady(rater.port);
     let first = 0;
+    let cpuAtFirst: Record<string, number> = {};
     for (;;) {
       const consumed = await metric(
         rater.port,
         `ratestream_kafka_messages_consumed_total\\{topic="${topic.replace(/\./g, "\\.")}"\\}`,
       );
-      if (first === 0 && consumed > 0) first = performance.now();
+      if (first === 0 && consumed > 0) {
+        first = performance.now();
+        cpuAtFirst = cpuSeconds({ rater: rater.child.pid });
+      }
       if (await groupCaughtUp(admin, `bench-rater-${runId}`, topic)) break;
       await sleep(50);
     }
-    return expected / ((performance.now() - first) / 1000);
+    const elapsed = (performance.now() - first) / 1000;
+    return {
+      perSecond: expected / elapsed,
+      cpu: cpuDelta(cpuAtFirst, cpuSeconds({ rater: rater.child.pid })),
+    };
   } finally {
     rater.child.kill("SIGTERM");
     await rater.exited;
