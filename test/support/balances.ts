@@ -33,6 +33,8 @@ export async function balanceRig(scope: Scope): Promise<BalanceRig> {
   const { pool, schema } = await scope.postgres();
   await migrate(pool);
   const redis = connectRedis(config.redisUrl);
+  // Chaos tests stop this Redis on purpose; commands fail and are retried meanwhile.
+  redis.on("error", () => undefined);
   const accounts: string[] = [];
   const wipeRedis = async () => {
     const keys = accounts.flatMap(allAccountKeys);

@@ -12,9 +12,11 @@ export function createPool(databaseUrl: string, options: { schema?: string; max?
     options: options.schema ? `-c search_path=${quoteIdent(options.schema)}` : undefined,
     application_name: "ratestream",
   });
-  // An idle client's error (Postgres restarting) must not crash the process: the pool
-  // drops that client, and the next query connects anew (or fails and is retried).
+  // A connection dying (Postgres restarting) must not crash the process. An idle client's
+  // error reaches the pool, which drops the client; a checked-out client (inside a
+  // transaction) emits it on itself, and its pending or next query fails and is retried.
   pool.on("error", () => undefined);
+  pool.on("connect", (client) => client.on("error", () => undefined));
   return pool;
 }
 
