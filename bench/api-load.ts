@@ -30,7 +30,7 @@ import { loadConfig } from "../src/config/env.js";
 import { parseRateDeck } from "../src/core/decks/rate-deck.js";
 import { createLogger } from "../src/observability/logger.js";
 import { allTopics, topicNames } from "../src/pipeline/rater.js";
-import { generateCdrs, prng, type RawCdr } from "../src/tools/cdr-generator.js";
+import { generateCdrs, offerAtRate, prng } from "../src/tools/cdr-generator.js";
 import { machine, median } from "./lib/report.js";
 
 /** The part of autocannon's API used here (it ships no types). */
@@ -265,21 +265,14 @@ async function offerCdrs(prefixes: Record<"outbound" | "inbound", string[]>): Pr
     idPrefix: `api-${runId}`,
     startMs: Date.now() - 60_000,
   });
-  const started = Date.now();
-  let sent = 0;
-  while (!stopStream) {
-    const due = Math.floor(((Date.now() - started) / 1000) * settings.cdrRate) - sent;
-    if (due > 0) {
-      const batch: RawCdr[] = [];
-      for (let i = 0; i < Math.min(due, 5_000); i++) batch.push(cdrs.next().value as RawCdr);
-      await producer.send(
-        topics.cdrs,
-        batch.map((c) => ({ key: c.account_id, value: JSON.stringify(c) })),
-      );
-      sent += batch.length;
-    }
-    await sleep(50);
-  }
+  await offerAtRate({
+    producer,
+    topic: topics.cdrs,
+    cdrs,
+    perSecond: settings.cdrRate,
+    until: () => stopStream,
+    tickMs: 50,
+  });
   await producer.disconnect();
 }
 

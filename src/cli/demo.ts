@@ -21,7 +21,7 @@ import { formatAmount } from "../core/money.js";
 import { parseRateDeck } from "../core/decks/rate-deck.js";
 import { createLogger } from "../observability/logger.js";
 import { allTopics, topicNames } from "../pipeline/rater.js";
-import { generateCdrs, type RawCdr } from "../tools/cdr-generator.js";
+import { generateCdrs, offerAtRate } from "../tools/cdr-generator.js";
 import { withStores } from "./context.js";
 import {
   billingSummary,
@@ -129,7 +129,6 @@ async function runDemo(o: DemoOptions): Promise<number> {
       const producer = await kafka.producer();
       const started = Date.now();
       const deadline = started + o.seconds * 1000;
-      let sent = 0;
       const cdrs = generateCdrs(Number.MAX_SAFE_INTEGER, {
         seed: Number(runId.slice(-6)),
         accounts,
@@ -141,21 +140,14 @@ async function runDemo(o: DemoOptions): Promise<number> {
         idPrefix: `demo-${runId}`,
         startMs: Date.now() - 60_000,
       });
-      while (Date.now() < deadline) {
-        // Offer the stream at a steady rate: send what is due, then wait a tick.
-        const due = Math.floor(((Date.now() - started) / 1000) * o.rate) - sent;
-        if (due > 0) {
-          const batch: RawCdr[] = [];
-          for (let i = 0; i < Math.min(due, 5_000); i++) batch.push(cdrs.next().value as RawCdr);
-          await producer.send(
-            topics.cdrs,
-            batch.map((c) => ({ key: c.account_id, value: JSON.stringify(c) })),
-          );
-          sent += batch.length;
-        }
-        progress(started, o.seconds, sent, await ratedSoFar(o.port));
-        await sleep(100);
-      }
+      const sent = await offerAtRate({
+        producer,
+        topic: topics.cdrs,
+        cdrs,
+        perSecond: o.rate,
+        until: () => Date.now() >= deadline,
+        onTick: async (n) => progress(started, o.seconds, n, await ratedSoFar(o.port)),
+      });
       await producer.disconnect();
       const producedAt = Date.now();
 

@@ -3,6 +3,8 @@
  * drawn with Zipf-like skew (a few busy tenants, a long tail), destinations drawn from
  * a deck's prefixes, some surcharges. Not for tests of rules: those write CDRs by hand.
  */
+import { setTimeout as sleep } from "node:timers/promises";
+import type { KafkaProducer } from "../adapters/kafka/types.js";
 import type { Cdr, Direction, Surcharge } from "../core/cdr.js";
 
 /** A CDR as a switch sends it: the wire fields, surcharges optional. */
@@ -90,4 +92,37 @@ export function* generateCdrs(count: number, options: CdrGeneratorOptions): Gene
     at += Math.floor(random() * 20);
     yield cdr;
   }
+}
+
+/**
+ * Offers CDRs to a topic at a steady rate until `until()` is true: each tick sends what
+ * is due (at most 5,000 at once), so a slow send is caught up, not dropped. Returns how
+ * many were sent.
+ */
+export async function offerAtRate(o: {
+  producer: KafkaProducer;
+  topic: string;
+  cdrs: Iterator<RawCdr>;
+  perSecond: number;
+  until: () => boolean;
+  onTick?: (sent: number) => unknown;
+  tickMs?: number;
+}): Promise<number> {
+  const started = Date.now();
+  let sent = 0;
+  while (!o.until()) {
+    const due = Math.floor(((Date.now() - started) / 1000) * o.perSecond) - sent;
+    if (due > 0) {
+      const batch: RawCdr[] = [];
+      for (let i = 0; i < Math.min(due, 5_000); i++) batch.push(o.cdrs.next().value as RawCdr);
+      await o.producer.send(
+        o.topic,
+        batch.map((c) => ({ key: c.account_id, value: JSON.stringify(c) })),
+      );
+      sent += batch.length;
+    }
+    await o.onTick?.(sent);
+    await sleep(o.tickMs ?? 100);
+  }
+  return sent;
 }

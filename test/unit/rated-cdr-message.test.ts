@@ -1,19 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { decodeCdrJson } from "../../src/core/cdr.js";
 import { ratedCdrMessage } from "../../src/pipeline/messages.js";
+import { baseCdr } from "../support/decks.js";
 
 describe("rated-cdrs message", () => {
   it("is the CDR's wire fields plus how it was rated, nothing internal", () => {
-    const wire = {
-      cdr_id: "c-1",
-      account_id: "acme",
-      direction: "outbound",
-      from: "+14155550100",
-      to: "+442071234567",
-      answered_at: "2026-11-27T10:00:00Z",
-      duration_seconds: 125,
-      surcharges: [{ feature: "recording", seconds: 125 }],
-    };
+    const wire = { ...baseCdr, surcharges: [{ feature: "recording", seconds: 125 }] };
     const decoded = decodeCdrJson(JSON.stringify(wire));
     if (!decoded.ok) throw new Error(decoded.error.message);
     const rating = {

@@ -24,7 +24,7 @@ import { groupCaughtUp } from "../../../src/adapters/kafka/offsets.js";
 import { createStripePayments } from "../../../src/adapters/stripe/stripe-payments.js";
 import { checkAccount } from "../../../src/balances/reconcile.js";
 import { EMAILED_TYPES } from "../../../src/notify/emails.js";
-import type { RawCdr } from "../../../src/tools/cdr-generator.js";
+import { prng, type RawCdr } from "../../../src/tools/cdr-generator.js";
 import { SmtpSink } from "../../../src/tools/smtp-sink.js";
 import { StripeFake } from "../../../src/tools/stripe-fake.js";
 import { ratestream } from "../../support/cli.js";
@@ -40,17 +40,8 @@ const LOW = 5_000_000n;
 const BLOCK = 2_000_000n;
 export const AUTO_RECHARGE_MICROS = 25_000_000n;
 
-/** A small seeded PRNG (mulberry32) so a failing run can be repeated with CHAOS_SEED. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+/** Seeded (mulberry32, the generator's own), so a failing run can be repeated with CHAOS_SEED. */
+export const seededRandom = prng;
 
 /** A stream of CDRs sent in the background, some of them twice (a switch re-sends). */
 export class Flow {
