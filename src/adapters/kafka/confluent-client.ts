@@ -7,29 +7,17 @@
  */
 import { RatestreamError } from "../../errors.js";
 import type { Logger } from "../../observability/logger.js";
+import { byPartition, handleThenCommit, type ClientBatchPayload } from "./batches.js";
 import { chunksBySize } from "./kafkajs-client.js";
 import type {
   BatchHandler,
   ConsumerOptions,
-  IncomingMessage,
   KafkaAdmin,
   KafkaClient,
   KafkaConsumer,
   KafkaProducer,
 } from "./types.js";
 
-interface CkMessage {
-  offset: string;
-  key: Buffer | null;
-  value: Buffer | null;
-  timestamp: string;
-  headers?: Record<string, Buffer | string | (Buffer | string)[] | undefined>;
-}
-interface CkBatchPayload {
-  batch: { topic: string; partition: number; highWatermark: string; messages: CkMessage[] };
-  resolveOffset(offset: string): void;
-  isStale(): boolean;
-}
 interface CkOffsets {
   topic: string;
   partition: number;
@@ -41,7 +29,7 @@ interface CkConsumer {
   run(r: {
     eachBatchAutoResolve: boolean;
     partitionsConsumedConcurrently: number;
-    eachBatch(p: CkBatchPayload): Promise<void>;
+    eachBatch(p: ClientBatchPayload): Promise<void>;
   }): Promise<void>;
   commitOffsets(offsets: CkOffsets[]): Promise<void>;
   disconnect(): Promise<void>;
@@ -151,31 +139,13 @@ export async function createConfluentClient(options: ConfluentClientOptions): Pr
           consumer.run({
             eachBatchAutoResolve: false,
             partitionsConsumedConcurrently: opts.partitionsConcurrently ?? 1,
-            eachBatch: async (payload) => {
-              const { batch } = payload;
-              if (batch.messages.length === 0) return;
-              const isStale = () => payload.isStale();
-              await handler(
-                {
-                  topic: batch.topic,
-                  partition: batch.partition,
-                  highWatermark: batch.highWatermark,
-                  messages: batch.messages.map(toIncoming),
-                },
-                // librdkafka heartbeats on its own thread.
-                { heartbeat: () => Promise.resolve(), isStale },
-              );
-              if (isStale()) return;
-              const last = batch.messages[batch.messages.length - 1]!;
-              payload.resolveOffset(last.offset);
-              await consumer.commitOffsets([
-                {
-                  topic: batch.topic,
-                  partition: batch.partition,
-                  offset: (BigInt(last.offset) + 1n).toString(),
-                },
-              ]);
-            },
+            eachBatch: (payload) =>
+              handleThenCommit(
+                payload,
+                handler,
+                () => Promise.resolve(), // librdkafka heartbeats on its own thread
+                (offset) => consumer.commitOffsets([offset]),
+              ),
           }),
         disconnect: () => consumer.disconnect(),
       };
@@ -184,7 +154,6 @@ export async function createConfluentClient(options: ConfluentClientOptions): Pr
     async admin(): Promise<KafkaAdmin> {
       const admin = kafka.admin();
       await admin.connect();
-      const byPartition = (a: { partition: number }, b: { partition: number }) => a.partition - b.partition;
       return {
         async createTopics(topics) {
           const existing = new Set(await admin.listTopics());
@@ -222,20 +191,5 @@ export async function createConfluentClient(options: ConfluentClientOptions): Pr
         disconnect: () => admin.disconnect(),
       };
     },
-  };
-}
-
-function toIncoming(message: CkMessage): IncomingMessage {
-  const headers: Record<string, Buffer | undefined> = {};
-  for (const [name, value] of Object.entries(message.headers ?? {})) {
-    const first = Array.isArray(value) ? value[0] : value;
-    headers[name] = first === undefined ? undefined : Buffer.from(first);
-  }
-  return {
-    offset: message.offset,
-    key: message.key,
-    value: message.value,
-    headers,
-    timestamp: message.timestamp,
   };
 }

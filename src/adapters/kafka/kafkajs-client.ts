@@ -1,10 +1,10 @@
 import kafkajs from "kafkajs";
 import type { Logger } from "../../observability/logger.js";
+import { byPartition, handleThenCommit } from "./batches.js";
 import { registerCompressionCodecs } from "./codecs.js";
 import type {
   BatchHandler,
   ConsumerOptions,
-  IncomingMessage,
   KafkaAdmin,
   KafkaClient,
   KafkaConsumer,
@@ -78,31 +78,13 @@ export function createKafkajsClient(options: KafkajsClientOptions): KafkaClient 
             autoCommit: false,
             eachBatchAutoResolve: false,
             partitionsConsumedConcurrently: opts.partitionsConcurrently ?? 1,
-            eachBatch: async (payload) => {
-              const { batch } = payload;
-              const isStale = () => payload.isStale();
-              if (batch.messages.length === 0) return;
-              await handler(
-                {
-                  topic: batch.topic,
-                  partition: batch.partition,
-                  highWatermark: batch.highWatermark,
-                  messages: batch.messages.map(toIncoming),
-                },
-                { heartbeat: () => payload.heartbeat(), isStale },
-              );
-              if (isStale()) return;
-              const last = batch.messages[batch.messages.length - 1]!;
-              // Resolving moves the fetch position past the batch; committing makes it durable.
-              payload.resolveOffset(last.offset);
-              await consumer.commitOffsets([
-                {
-                  topic: batch.topic,
-                  partition: batch.partition,
-                  offset: (BigInt(last.offset) + 1n).toString(),
-                },
-              ]);
-            },
+            eachBatch: (payload) =>
+              handleThenCommit(
+                payload,
+                handler,
+                () => payload.heartbeat(),
+                (offset) => consumer.commitOffsets([offset]),
+              ),
           }),
         disconnect: () => consumer.disconnect(),
       };
@@ -167,24 +149,4 @@ export function* chunksBySize(messages: OutgoingMessage[]): Generator<OutgoingMe
     bytes += size;
   }
   if (chunk.length > 0) yield chunk;
-}
-
-function byPartition(a: { partition: number }, b: { partition: number }): number {
-  return a.partition - b.partition;
-}
-
-function toIncoming(message: kafkajs.KafkaMessage): IncomingMessage {
-  const headers: Record<string, Buffer | undefined> = {};
-  for (const [name, value] of Object.entries(message.headers ?? {})) {
-    // Kafka allows a header to repeat; ratestream's headers never do, so keep the first.
-    const first = Array.isArray(value) ? value[0] : value;
-    headers[name] = first === undefined ? undefined : Buffer.from(first);
-  }
-  return {
-    offset: message.offset,
-    key: message.key,
-    value: message.value,
-    headers,
-    timestamp: message.timestamp,
-  };
 }
