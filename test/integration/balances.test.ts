@@ -132,6 +132,41 @@ describe("balances", () => {
     expect((await rig.events(a)).map((e) => e.type)).toEqual(["unblocked", "low_balance"]);
   });
 
+  it("a batch over many accounts shares script calls; one lost account, one replay, each exact", async () => {
+    const rig = await balanceRig(scope);
+    // 30 accounts × 40 calls: more entries than one script call takes.
+    const accounts = await Promise.all(Array.from({ length: 30 }, () => rig.newAccount()));
+    await applyEntries(
+      rig.deps,
+      accounts.map((a) => credit(a, "inv-1", 10n * USD)),
+    );
+    const batch = accounts.flatMap((a, n) =>
+      Array.from({ length: 40 }, (_, i) => call(a, `c-${n}-${i}`, 10_000n + BigInt(i))),
+    );
+    const lost = accounts[7]!;
+    const replayed = accounts[21]!;
+    await rig.deps.store.forget(lost); // Redis lost this one account
+    // Step 2 only for one entry, as a process killed right after it would leave it.
+    const [early] = (await rig.deps.store.apply(new Map([[replayed, [batch[21 * 40 + 5]!]]]), "2026-11")).get(
+      replayed,
+    ) as { entries: { seq: bigint }[] }[];
+
+    const outcomes = await applyEntries(rig.deps, batch);
+    expect(outcomes.every((o) => o.status === "applied")).toBe(true);
+    const spent = 40n * 10_000n + (39n * 40n) / 2n;
+    for (const a of accounts) {
+      expect(await rig.balance(a)).toBe(10n * USD - spent);
+      expect(await rig.ledgerBalance(a)).toBe(10n * USD - spent);
+    }
+    const replay = outcomes[21 * 40 + 5]!;
+    expect(replay.status === "applied" && replay.applied.entries[0]!.seq).toBe(early!.entries[0]!.seq);
+    const { rows } = await rig.pool.query<{ n: string }>(
+      "select count(*) as n from ledger_entries where kind = 'call' and account_id = any($1)",
+      [accounts],
+    );
+    expect(Number(rows[0]!.n)).toBe(30 * 40);
+  });
+
   it("restores an account from the ledger with its settings and month-to-date reloads", async () => {
     const rig = await balanceRig(scope);
     const a = await rig.newAccount();

@@ -1,6 +1,6 @@
 /**
- * BalanceStore on Redis: the real-time balances, applied by Lua scripts (one call per
- * account per batch, auto-pipelined), each account's keys in its own hash slot.
+ * BalanceStore on Redis: the real-time balances, applied by Lua scripts (many accounts
+ * per call, auto-pipelined), each account's keys in its own hash slot.
  */
 import type { Cluster, Redis } from "ioredis";
 import type { BalanceStore, StoreSnapshot } from "../../balances/ports.js";
@@ -15,6 +15,34 @@ import { accountKeys, allAccountKeys } from "./keys.js";
 import { defineBalanceScripts, type ScriptedRedis } from "./scripts.js";
 
 const MISSING = -1;
+/**
+ * Entries per script call. A call costs more than an entry (a round of encoding on each
+ * side), so accounts share calls; the bound keeps one call from holding Redis for long.
+ */
+const ENTRIES_PER_CALL = 1_000;
+
+/**
+ * Splits accounts into script calls of up to ENTRIES_PER_CALL entries, an account's
+ * entries staying together. In a cluster each account gets a call of its own: the keys
+ * of a call must share a hash slot, and a batch's accounts rarely do.
+ */
+export function scriptCalls<T>(accounts: [string, T[]][], cluster: boolean): [string, T[]][][] {
+  if (cluster) return accounts.map((account) => [account]);
+  const calls: [string, T[]][][] = [];
+  let call: [string, T[]][] = [];
+  let entries = 0;
+  for (const account of accounts) {
+    call.push(account);
+    entries += account[1].length;
+    if (entries >= ENTRIES_PER_CALL) {
+      calls.push(call);
+      call = [];
+      entries = 0;
+    }
+  }
+  if (call.length > 0) calls.push(call);
+  return calls;
+}
 
 export class RedisBalanceStore implements BalanceStore {
   private readonly redis: ScriptedRedis;
@@ -27,18 +55,27 @@ export class RedisBalanceStore implements BalanceStore {
     byAccount: Map<string, EntryRequest[]>,
     month: string,
   ): Promise<Map<string, Applied[] | "missing">> {
-    const calls = [...byAccount].map(
-      async ([accountId, requests]): Promise<[string, Applied[] | "missing"]> => {
-        const keys = accountKeys(accountId);
-        const args = [month, String(requests.length)];
+    const calls = scriptCalls([...byAccount], this.redis.isCluster).map(async (accounts) => {
+      const keys: string[] = [];
+      const args: string[] = [month];
+      for (const [accountId, requests] of accounts) {
+        const { state, pending } = accountKeys(accountId);
+        keys.push(state, pending);
+        args.push(String(requests.length));
         for (const r of requests) args.push(r.key, r.amountMicros.toString(), r.kind);
-        const reply = await this.redis.rs1_apply(keys.state, keys.pending, ...args);
+      }
+      const replies =
+        accounts.length === 1
+          ? await this.redis.rs1_apply_one(keys[0]!, keys[1]!, args)
+          : await this.redis.rs1_apply(keys.length, keys, args);
+      return accounts.map(([accountId, requests], a): [string, Applied[] | "missing"] => {
+        const reply = replies[a]!;
         if (reply === MISSING) return [accountId, "missing"];
         const results = reply as string[];
         return [accountId, requests.map((request, i) => parseApplied(accountId, request, results[i]!))];
-      },
-    );
-    return new Map(await Promise.all(calls));
+      });
+    });
+    return new Map((await Promise.all(calls)).flat());
   }
 
   async restore(snapshot: AccountSnapshot): Promise<boolean> {
@@ -64,10 +101,15 @@ export class RedisBalanceStore implements BalanceStore {
   }
 
   async confirm(byAccount: Map<string, string[]>): Promise<void> {
+    const nonEmpty = [...byAccount].filter(([, k]) => k.length > 0);
     await Promise.all(
-      [...byAccount]
-        .filter(([, k]) => k.length > 0)
-        .map(([accountId, k]) => this.redis.hdel(accountKeys(accountId).pending, ...k)),
+      scriptCalls(nonEmpty, this.redis.isCluster).map((accounts) => {
+        const keys = accounts.map(([accountId]) => accountKeys(accountId).pending);
+        const args = accounts.flatMap(([, k]) => [String(k.length), ...k]);
+        return keys.length === 1
+          ? this.redis.rs1_confirm_one(keys[0]!, args)
+          : this.redis.rs1_confirm(keys.length, keys, args);
+      }),
     );
   }
 
@@ -99,7 +141,7 @@ export class RedisBalanceStore implements BalanceStore {
   }
 }
 
-/** The settings as apply-2.lua reads them: which auto-recharge applies, and its numbers. */
+/** The settings as apply-2n.lua reads them: which auto-recharge applies, and its numbers. */
 function settingsFields(s: AccountSettings): string[] {
   const micros = (v: bigint | null) => (v ?? 0n).toString();
   const online =
@@ -122,7 +164,7 @@ function settingsFields(s: AccountSettings): string[] {
   ];
 }
 
-/** Decodes apply-2.lua's compact result for one request (see the script's header). */
+/** Decodes apply-2n.lua's compact result for one request (see the script's header). */
 function parseApplied(accountId: string, request: EntryRequest, encoded: string): Applied {
   const [booked, events] = encoded.split("|") as [string, string];
   const entries = booked.split(";").map((triple, n) => {

@@ -10,10 +10,21 @@ const SCRIPTS_DIR = new URL("./scripts/", import.meta.url);
 /** Bump when any script changes meaning. */
 export const SCRIPTS_VERSION = 1;
 
-const SCRIPT_FILES = ["apply-2.lua", "restore-2.lua", "settings-1.lua", "snapshot-2.lua"] as const;
+const SCRIPT_FILES = [
+  "apply-2n.lua",
+  "confirm-1n.lua",
+  "restore-2.lua",
+  "settings-1.lua",
+  "snapshot-2.lua",
+] as const;
 
 export interface BalanceScripts {
-  rs1_apply(state: string, pending: string, ...args: string[]): Promise<number | string[]>;
+  /** Many accounts: each one's state and pending keys; the month, then each one's entries. */
+  rs1_apply(numberOfKeys: number, keys: string[], args: string[]): Promise<(number | string[])[]>;
+  rs1_apply_one(state: string, pending: string, args: string[]): Promise<(number | string[])[]>;
+  /** Many accounts: each one's pending key; each one's count and keys. */
+  rs1_confirm(numberOfKeys: number, keys: string[], args: string[]): Promise<number>;
+  rs1_confirm_one(pending: string, args: string[]): Promise<number>;
   rs1_restore(state: string, pending: string, ...args: string[]): Promise<number>;
   rs1_settings(state: string, ...args: string[]): Promise<number>;
   rs1_snapshot(state: string, pending: string): Promise<number | (string | null)[]>;
@@ -23,9 +34,18 @@ export type ScriptedRedis = (Redis | Cluster) & BalanceScripts;
 
 export function defineBalanceScripts(redis: Redis | Cluster): ScriptedRedis {
   for (const file of SCRIPT_FILES) {
-    const [, name, keys] = /^(.+)-(\d+)\.lua$/.exec(file)!;
+    const [, name, keys, perAccount] = /^(.+)-(\d+)(n?)\.lua$/.exec(file)!;
     const lua = readFileSync(new URL(file, SCRIPTS_DIR), "utf8");
-    redis.defineCommand(`rs${SCRIPTS_VERSION}_${name}`, { numberOfKeys: Number(keys), lua });
+    const command = `rs${SCRIPTS_VERSION}_${name}`;
+    if (perAccount) {
+      // `<keys>n`: that many keys per account, for any number of accounts. The call
+      // passes the number of keys first; `_one` takes a single account's keys, which
+      // a cluster's auto-pipelining needs first to route the call to its slot.
+      redis.defineCommand(command, { lua });
+      redis.defineCommand(`${command}_one`, { numberOfKeys: Number(keys), lua });
+    } else {
+      redis.defineCommand(command, { numberOfKeys: Number(keys), lua });
+    }
   }
   return redis as ScriptedRedis;
 }

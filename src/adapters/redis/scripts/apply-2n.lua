@@ -1,0 +1,197 @@
+--[[
+  apply: applies balance entries to one or more accounts, each atomically, and reports,
+  per entry, the threshold crossings of SPEC §1.2-§1.10. Replays the stored result for an
+  entry it has already applied but the ledger has not yet confirmed. Several accounts go
+  in one call because a call costs more than an entry (on Redis and on the client); in a
+  cluster the caller groups accounts by hash slot.
+
+  KEYS[2a-1]  account a's state hash          rs1:{<account>}:state
+  KEYS[2a]    account a's unconfirmed entries rs1:{<account>}:pending  (idempotency key -> result)
+  ARGV[1]     month of the request, "YYYY-MM" UTC (monthly reload limits)
+  then, for each account in KEYS order:
+    N, then N times: idempotency key, amount micros (signed integer), kind
+
+  Returns one reply per account, in KEYS order:
+    -1                   the account's state is missing (Redis restarted empty or the
+                         account is new to it): restore it from the ledger and retry
+    { result, ... }      one string per entry, in order, compact because it is also
+                         what the pending hash stores:
+                           "<seq>,<before>,<after>[;<seq>,<before>,<after> ...]|<event>;<event>..."
+                         The first triple is the entry itself; each further one is an
+                         offline reload it set off (key "reload:<cause>:<n>"). An event is
+                         "<type>,<balance>,<amount or empty>,<cause ref>", the cause ref
+                         being 0 (the entry's cause), n (the n-th reload's key),
+                         "m<YYYY-MM>" (that month) or "o<YYYY-MM>" ("offline:<YYYY-MM>").
+                         Numbers are integers in decimal (Lua doubles would print exponents).
+  Thresholds (micros): low balance 5.00, block 2.00.
+]]
+local LOW = 5000000
+local BLOCK = 2000000
+local MAX_RELOADS_PER_ENTRY = 10
+-- Entries per HMGET/HSET of the pending hash: within Lua's unpack limit.
+local CHUNK = 1000
+
+local month = ARGV[1]
+
+-- The state of the account being applied (set by apply_account).
+local balance, seq, auto
+local auto_amount, auto_limit, off_reload, off_threshold, off_max
+local mtd_auto, mtd_off, capped_auto, capped_off, month_state_changed
+-- The result being built for the current entry.
+local booked, events
+
+local function num(n)
+  return string.format('%.0f', n)
+end
+
+local function event(kind, amount, cause_ref)
+  events[#events + 1] = kind .. ',' .. num(balance) .. ',' .. (amount and num(amount) or '') .. ',' .. cause_ref
+end
+
+local function crossings(before, cause_ref)
+  if before >= LOW and balance < LOW then event('low_balance', nil, cause_ref) end
+  if before >= BLOCK and balance < BLOCK then event('blocked', nil, cause_ref) end
+  if before < BLOCK and balance >= BLOCK then event('unblocked', nil, cause_ref) end
+end
+
+local function book(amount, cause_ref)
+  seq = seq + 1
+  local before = balance
+  balance = balance + amount
+  booked[#booked + 1] = num(seq) .. ',' .. num(before) .. ',' .. num(balance)
+  crossings(before, cause_ref)
+  return before
+end
+
+-- Online auto-recharge (SPEC §1.7, §1.10): one request per crossing, within the month's limit.
+local function request_auto_recharge()
+  if auto_amount <= 0 then return end
+  month_state_changed = true
+  if auto_limit > 0 and mtd_auto + auto_amount > auto_limit then
+    if capped_auto ~= month then
+      capped_auto = month
+      event('auto_recharge_capped', auto_amount, 'm' .. month)
+    end
+    return
+  end
+  mtd_auto = mtd_auto + auto_amount
+  event('auto_recharge_requested', auto_amount, '0')
+end
+
+-- Offline auto-recharge (SPEC §1.9, §1.10): reload at once, again while still at or
+-- below the threshold, never past the month's maximum.
+local function offline_reloads()
+  local n = 0
+  month_state_changed = true
+  while balance <= off_threshold and n < MAX_RELOADS_PER_ENTRY do
+    if off_max > 0 and mtd_off + off_reload > off_max then
+      if capped_off ~= month then
+        capped_off = month
+        event('auto_recharge_capped', off_reload, 'o' .. month)
+      end
+      return
+    end
+    n = n + 1
+    mtd_off = mtd_off + off_reload
+    book(off_reload, tostring(n))
+    event('offline_reloaded', off_reload, tostring(n))
+  end
+end
+
+-- Reads the account's state: false when Redis does not hold it.
+local function load(state_key)
+  local f = redis.call('HMGET', state_key, 'balance', 'seq', 'auto')
+  if not f[1] then
+    return false
+  end
+  balance = tonumber(f[1])
+  seq = tonumber(f[2])
+  -- 'online' (online auto-recharge on), 'offline' (offline auto-recharge set) or 'none'
+  -- (neither, or a trial account): most accounts need no more than these three fields.
+  auto = f[3]
+  auto_amount, auto_limit, off_reload, off_threshold, off_max = 0, 0, 0, 0, 0
+  mtd_auto, mtd_off, capped_auto, capped_off = 0, 0, '', ''
+  month_state_changed = false
+  if auto ~= 'none' then
+    local g = redis.call('HMGET', state_key, 'auto_amount', 'auto_limit', 'off_reload', 'off_threshold',
+      'off_max', 'mtd_month', 'mtd_auto', 'mtd_off', 'capped_auto', 'capped_off')
+    auto_amount = tonumber(g[1] or '0') or 0
+    auto_limit = tonumber(g[2] or '0') or 0
+    off_reload = tonumber(g[3] or '0') or 0
+    off_threshold = tonumber(g[4] or '0') or 0
+    off_max = tonumber(g[5] or '0') or 0
+    mtd_auto = tonumber(g[7] or '0') or 0
+    mtd_off = tonumber(g[8] or '0') or 0
+    capped_auto = g[9] or ''
+    capped_off = g[10] or ''
+    if g[6] ~= month then
+      mtd_auto = 0
+      mtd_off = 0
+      month_state_changed = true
+    end
+  end
+  return true
+end
+
+-- Applies one account's n entries, which start at ARGV[at]: its reply.
+local function apply_account(state_key, pending_key, at, n)
+  if not load(state_key) then
+    return -1
+  end
+
+  -- One HMGET for every stored result and one HSET for every new one.
+  local stored = {}
+  for from = 0, n - 1, CHUNK do
+    local keys = {}
+    for i = from, math.min(from + CHUNK, n) - 1 do
+      keys[#keys + 1] = ARGV[at + 3 * i]
+    end
+    local found = redis.call('HMGET', pending_key, unpack(keys))
+    for j = 1, #keys do
+      stored[from + j] = found[j]
+    end
+  end
+
+  local results = {}
+  local new_results = {}
+  for i = 0, n - 1 do
+    local previous = stored[i + 1]
+    if previous then
+      results[i + 1] = previous
+    else
+      local amount = tonumber(ARGV[at + 1 + 3 * i])
+      local kind = ARGV[at + 2 + 3 * i]
+      booked, events = {}, {}
+      local before = book(amount, '0')
+      if auto == 'online' and balance <= LOW and (before > LOW or kind == 'auto_recharge' or kind == 'auto_recharge_enabled') then
+        request_auto_recharge()
+      elseif auto == 'offline' and before > off_threshold and balance <= off_threshold then
+        offline_reloads()
+      end
+      local encoded = table.concat(booked, ';') .. '|' .. table.concat(events, ';')
+      results[i + 1] = encoded
+      new_results[#new_results + 1] = ARGV[at + 3 * i]
+      new_results[#new_results + 1] = encoded
+    end
+  end
+  for from = 1, #new_results, 2 * CHUNK do
+    redis.call('HSET', pending_key, unpack(new_results, from, math.min(from + 2 * CHUNK - 1, #new_results)))
+  end
+
+  if month_state_changed then
+    redis.call('HSET', state_key, 'balance', num(balance), 'seq', num(seq), 'mtd_month', month,
+      'mtd_auto', num(mtd_auto), 'mtd_off', num(mtd_off), 'capped_auto', capped_auto, 'capped_off', capped_off)
+  else
+    redis.call('HSET', state_key, 'balance', num(balance), 'seq', num(seq))
+  end
+  return results
+end
+
+local replies = {}
+local at = 2
+for a = 1, #KEYS / 2 do
+  local n = tonumber(ARGV[at])
+  replies[a] = apply_account(KEYS[2 * a - 1], KEYS[2 * a], at + 1, n)
+  at = at + 1 + 3 * n
+end
+return replies
