@@ -9,8 +9,10 @@
  * produced to a fresh topic first; then
  *   - the baseline: a bare consumer (same client, same fetch settings, commits per
  *     batch) reads the topic doing nothing with the records;
- *   - the pipeline: `ratestream run` as a child process reads the same records, from
- *     its first fetch to the last offset committed (ledger durable);
+ *   - the pipeline: `ratestream run` as a child process (`--raters n`: n of them, one
+ *     consumer group, started together) reads the same records, from the first fetch to
+ *     the last offset committed (ledger durable); with several raters this includes
+ *     the group's rebalance as they join, so it is a conservative figure;
  *   - latency: at fixed offered rates below saturation, produce time (in the cdr_id)
  *     to the rated-cdrs record's timestamp (written after the ledger commit).
  * Raw figures go to bench/results/raw/; a chart to bench/results/e2e.svg; the last
@@ -48,6 +50,8 @@ const { values } = parseArgs({
     runs: { type: "string" },
     // partitions whose batches the rater handles at once (ratestream run --concurrency)
     concurrency: { type: "string" },
+    // rater processes in the consumer group (one per core is how the rater scales out)
+    raters: { type: "string" },
     // kafkajs (default) or confluent: the client of the bench, its baseline and the rater.
     client: { type: "string" },
     // Writes a V8 CPU profile of each rater run to bench/results/profiles/.
@@ -63,6 +67,7 @@ const settings = {
   partitions: Number(values.partitions ?? (quick ? 3 : 6)),
   runs: Number(values.runs ?? (quick ? 1 : 3)),
   concurrency: Number(values.concurrency ?? 3),
+  raters: Number(values.raters ?? 1),
   accounts: 10_000,
   prefixes: 50_000,
   deckVersions: 3,
@@ -153,17 +158,16 @@ try {
   await admin.createTopics(
     allTopics(latencyTopics).map((topic) => ({ topic, partitions: settings.partitions })),
   );
-  const rater = startRater(`bench-${runId}-lat.`);
+  const raters = startRaters(`bench-${runId}-lat.`);
   const latency: { offered: number; achieved: number; p50: number; p99: number }[] = [];
   try {
-    await waitReady(rater.port);
+    await Promise.all(raters.map((r) => waitReady(r.port)));
     for (const rate of settings.offeredRates) {
       latency.push(await latencyAt(rate, latencyTopics, cdrOptions));
       log(`latency at ${rate}/s: ${JSON.stringify(latency.at(-1))}`);
     }
   } finally {
-    rater.child.kill("SIGTERM");
-    await rater.exited;
+    await stopRaters(raters);
   }
 
   const cdrsPerS = median(throughput.pipeline);
@@ -196,7 +200,7 @@ try {
   writeFileSync(
     "bench/results/e2e.svg",
     lineChart({
-      title: `ratestream end to end (${settings.client}, ${settings.partitions} partitions, ${new Date().toISOString().slice(0, 10)})`,
+      title: `ratestream end to end (${settings.client}, ${settings.partitions} partitions, ${settings.raters} rater${settings.raters > 1 ? "s" : ""}, ${new Date().toISOString().slice(0, 10)})`,
       xLabel: "offered CDRs/s",
       series: [
         { name: "achieved CDRs/s", points: latency.map((l) => [l.offered, l.achieved]), axis: "left" },
@@ -300,6 +304,16 @@ function startRater(prefix: string): Rater {
   return { port, child, exited: new Promise((resolve) => child.on("exit", resolve)) };
 }
 
+/** settings.raters rater processes in one consumer group, started together. */
+function startRaters(prefix: string): Rater[] {
+  return Array.from({ length: settings.raters }, () => startRater(prefix));
+}
+
+async function stopRaters(raters: Rater[]): Promise<void> {
+  for (const r of raters) r.child.kill("SIGTERM");
+  await Promise.all(raters.map((r) => r.exited));
+}
+
 async function waitReady(port: number): Promise<void> {
   for (let i = 0; i < 600; i++) {
     if (
@@ -328,19 +342,18 @@ async function pipelineRun(
   prefix: string,
   expected: number,
 ): Promise<{ perSecond: number; cpu: Record<string, number> }> {
-  const rater = startRater(prefix);
+  const raters = startRaters(prefix);
+  const pids = raters.map((r) => r.child.pid);
   try {
-    await waitReady(rater.port);
+    await Promise.all(raters.map((r) => waitReady(r.port)));
     let first = 0;
     let cpuAtFirst: Record<string, number> = {};
+    const consumedMetric = `ratestream_kafka_messages_consumed_total\\{topic="${topic.replace(/\./g, "\\.")}"\\}`;
     for (;;) {
-      const consumed = await metric(
-        rater.port,
-        `ratestream_kafka_messages_consumed_total\\{topic="${topic.replace(/\./g, "\\.")}"\\}`,
-      );
-      if (first === 0 && consumed > 0) {
+      const consumed = await Promise.all(raters.map((r) => metric(r.port, consumedMetric)));
+      if (first === 0 && consumed.some((n) => n > 0)) {
         first = performance.now();
-        cpuAtFirst = cpuSeconds({ rater: rater.child.pid });
+        cpuAtFirst = cpuSeconds({ rater: pids });
       }
       if (await groupCaughtUp(admin, `bench-rater-${runId}`, topic)) break;
       await sleep(50);
@@ -348,11 +361,10 @@ async function pipelineRun(
     const elapsed = (performance.now() - first) / 1000;
     return {
       perSecond: expected / elapsed,
-      cpu: cpuDelta(cpuAtFirst, cpuSeconds({ rater: rater.child.pid })),
+      cpu: cpuDelta(cpuAtFirst, cpuSeconds({ rater: pids })),
     };
   } finally {
-    rater.child.kill("SIGTERM");
-    await rater.exited;
+    await stopRaters(raters);
   }
 }
 

@@ -33,8 +33,11 @@ function processes(): Proc[] {
   return list;
 }
 
-/** CPU seconds so far of the shared servers (Kafka broker, Redis, Postgres) and of the given pids. */
-export function cpuSeconds(own: Record<string, number | undefined>): Record<string, number> {
+/**
+ * CPU seconds so far of the shared servers (Kafka broker, Redis, Postgres) and of the
+ * given processes (several pids under one name are summed).
+ */
+export function cpuSeconds(own: Record<string, (number | undefined)[]>): Record<string, number> {
   const all = processes();
   const sum = (procs: Proc[]) => procs.reduce((n, p) => n + p.ticks, 0) / TICKS_PER_SECOND;
   const postmaster = all.find((p) => /postgres -D \S*\/main\b/.test(p.args));
@@ -45,8 +48,8 @@ export function cpuSeconds(own: Record<string, number | undefined>): Record<stri
       ? sum(all.filter((p) => p.pid === postmaster.pid || p.ppid === postmaster.pid))
       : NaN,
   };
-  for (const [name, pid] of Object.entries(own)) {
-    result[name] = pid === undefined ? NaN : sum(all.filter((p) => p.pid === pid));
+  for (const [name, pids] of Object.entries(own)) {
+    result[name] = pids.includes(undefined) ? NaN : sum(all.filter((p) => pids.includes(p.pid)));
   }
   return result;
 }
