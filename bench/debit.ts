@@ -1,6 +1,6 @@
 /**
- * bench/debit: debits per second through the pipelined Lua path (one apply call per
- * account per batch, then the confirm), with 10,000 Zipf-skewed accounts; in the same
+ * bench/debit: debits per second through the pipelined Lua path (apply calls of many
+ * accounts each, then the confirm), with 10,000 Zipf-skewed accounts; in the same
  * run, redis-benchmark with a trivial EVALSHA as the ceiling; and ledger rows per
  * second into Postgres through the batched insert.
  *
@@ -17,7 +17,7 @@ import { createPool, quoteIdent } from "../src/adapters/postgres/pool.js";
 import { migrate } from "../src/adapters/postgres/migrate.js";
 import { PostgresLedger } from "../src/adapters/postgres/ledger.js";
 import { connectRedis } from "../src/adapters/redis/connection.js";
-import { RedisBalanceStore } from "../src/adapters/redis/balance-store.js";
+import { RedisBalanceStore, scriptCalls } from "../src/adapters/redis/balance-store.js";
 import type { AccountSnapshot, Applied, EntryRequest } from "../src/balances/types.js";
 import { prng, zipfSampler } from "../src/tools/cdr-generator.js";
 import { machine, median } from "./lib/report.js";
@@ -109,7 +109,8 @@ for (let r = 0; r < runs; r++) {
   );
   debitRates.push((batches * batchSize) / ((performance.now() - t0) / 1000));
 }
-const callsPerBatch = median(Array.from({ length: 5 }, () => makeBatch().size));
+const accountsPerBatch = median(Array.from({ length: 5 }, () => makeBatch().size));
+const callsPerBatch = median(Array.from({ length: 5 }, () => scriptCalls([...makeBatch()], false).length));
 
 // Ceiling: redis-benchmark, a trivial script by SHA, pipelined.
 const sha = (await redis.script("LOAD", "return 1")) as string;
@@ -184,7 +185,7 @@ try {
 
 const fmt = (xs: number[]) => xs.map((x) => Math.round(x)).join(", ");
 console.log(
-  `${lanes} lane(s); redis apply+confirm: median ${Math.round(median(debitRates))} debits/s (runs: ${fmt(debitRates)}); ~${callsPerBatch} script calls per ${batchSize}-debit batch`,
+  `${lanes} lane(s); redis apply+confirm: median ${Math.round(median(debitRates))} debits/s (runs: ${fmt(debitRates)}); ~${accountsPerBatch} accounts in ~${callsPerBatch} apply calls per ${batchSize}-debit batch`,
 );
 console.log(
   `redis-benchmark EVALSHA 'return 1' -P 16 -c 50: median ${Math.round(median(ceilings))} calls/s (runs: ${fmt(ceilings)})`,
