@@ -38,8 +38,17 @@ export async function claimCardCharge(
      select *, false as created from card_charges where charge_key = $1 and not exists (select 1 from inserted)`,
     [charge.chargeKey, charge.accountId, charge.purpose, charge.amountMicros.toString()],
   );
-  const row = rows[0];
-  if (!row) throw new Error(`no account "${charge.accountId}" to charge`);
+  let row = rows[0];
+  if (!row) {
+    // A concurrent claim of the same key committed its row after this statement's
+    // snapshot: the insert waited for it and did nothing, and the select could not see
+    // it. A new statement does.
+    const again = await pool.query<CardCharge>("select * from card_charges where charge_key = $1", [
+      charge.chargeKey,
+    ]);
+    if (!again.rows[0]) throw new Error(`no account "${charge.accountId}" to charge`);
+    row = { ...again.rows[0], created: false };
+  }
   const { created, ...rest } = row;
   if (!created && rest.status === "pending") {
     await pool.query(
