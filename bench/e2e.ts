@@ -52,6 +52,8 @@ const { values } = parseArgs({
     concurrency: { type: "string" },
     // rater processes in the consumer group (one per core is how the rater scales out)
     raters: { type: "string" },
+    // NODE_OPTIONS for the raters only, e.g. --max-semi-space-size=64 (see BENCHMARKS.md)
+    "node-options": { type: "string" },
     // kafkajs (default) or confluent: the client of the bench, its baseline and the rater.
     client: { type: "string" },
     // Writes a V8 CPU profile of each rater run to bench/results/profiles/.
@@ -68,6 +70,7 @@ const settings = {
   runs: Number(values.runs ?? (quick ? 1 : 3)),
   concurrency: Number(values.concurrency ?? 3),
   raters: Number(values.raters ?? 1),
+  raterNodeOptions: values["node-options"] ?? "",
   accounts: 10_000,
   prefixes: 50_000,
   deckVersions: 3,
@@ -297,7 +300,13 @@ function startRater(prefix: string): Rater {
       String(settings.concurrency),
     ],
     {
-      env: { ...process.env, DATABASE_URL: databaseUrl, HTTP_PORT: String(port), LOG_LEVEL: "error" },
+      env: {
+        ...process.env,
+        DATABASE_URL: databaseUrl,
+        HTTP_PORT: String(port),
+        LOG_LEVEL: "error",
+        NODE_OPTIONS: settings.raterNodeOptions,
+      },
       stdio: ["ignore", "ignore", "inherit"],
     },
   );
