@@ -69,7 +69,7 @@ const settings = {
   partitions: Number(values.partitions ?? (quick ? 3 : 6)),
   runs: Number(values.runs ?? (quick ? 1 : 3)),
   concurrency: Number(values.concurrency ?? 3),
-  raters: Number(values.raters ?? 1),
+  raters: positiveInteger("--raters", values.raters ?? "1"),
   raterNodeOptions: values["node-options"] ?? "",
   accounts: 10_000,
   prefixes: 50_000,
@@ -164,7 +164,7 @@ try {
   const raters = startRaters(`bench-${runId}-lat.`);
   const latency: { offered: number; achieved: number; p50: number; p99: number }[] = [];
   try {
-    await Promise.all(raters.map((r) => waitReady(r.port)));
+    await Promise.all(raters.map(waitReady));
     for (const rate of settings.offeredRates) {
       latency.push(await latencyAt(rate, latencyTopics, cdrOptions));
       log(`latency at ${rate}/s: ${JSON.stringify(latency.at(-1))}`);
@@ -281,8 +281,7 @@ interface Rater {
   exited: Promise<unknown>;
 }
 
-function startRater(prefix: string): Rater {
-  const port = 19_000 + Math.floor(Math.random() * 1_000);
+function startRater(prefix: string, port: number): Rater {
   const profiling = values.profile ? ["--cpu-prof", "--cpu-prof-dir=bench/results/profiles"] : [];
   const child = spawn(
     process.execPath,
@@ -305,7 +304,7 @@ function startRater(prefix: string): Rater {
         DATABASE_URL: databaseUrl,
         HTTP_PORT: String(port),
         LOG_LEVEL: "error",
-        NODE_OPTIONS: settings.raterNodeOptions,
+        ...(settings.raterNodeOptions ? { NODE_OPTIONS: settings.raterNodeOptions } : {}),
       },
       stdio: ["ignore", "ignore", "inherit"],
     },
@@ -313,9 +312,17 @@ function startRater(prefix: string): Rater {
   return { port, child, exited: new Promise((resolve) => child.on("exit", resolve)) };
 }
 
+function positiveInteger(option: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1)
+    throw new Error(`${option} must be a whole number of at least 1, not "${value}"`);
+  return n;
+}
+
 /** settings.raters rater processes in one consumer group, started together. */
 function startRaters(prefix: string): Rater[] {
-  return Array.from({ length: settings.raters }, () => startRater(prefix));
+  const firstPort = 19_000 + Math.floor(Math.random() * 900);
+  return Array.from({ length: settings.raters }, (_, i) => startRater(prefix, firstPort + i));
 }
 
 async function stopRaters(raters: Rater[]): Promise<void> {
@@ -323,8 +330,10 @@ async function stopRaters(raters: Rater[]): Promise<void> {
   await Promise.all(raters.map((r) => r.exited));
 }
 
-async function waitReady(port: number): Promise<void> {
+async function waitReady({ port, child }: Rater): Promise<void> {
   for (let i = 0; i < 600; i++) {
+    // A rater that cannot start (its port taken, say) must not leave the run one short.
+    if (child.exitCode !== null) throw new Error(`rater on port ${port} exited with ${child.exitCode}`);
     if (
       await fetch(`http://127.0.0.1:${port}/readyz`).then(
         (r) => r.ok,
@@ -354,7 +363,7 @@ async function pipelineRun(
   const raters = startRaters(prefix);
   const pids = raters.map((r) => r.child.pid);
   try {
-    await Promise.all(raters.map((r) => waitReady(r.port)));
+    await Promise.all(raters.map(waitReady));
     let first = 0;
     let cpuAtFirst: Record<string, number> = {};
     const consumedMetric = `ratestream_kafka_messages_consumed_total\\{topic="${topic.replace(/\./g, "\\.")}"\\}`;

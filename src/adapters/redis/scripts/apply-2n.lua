@@ -3,7 +3,7 @@
   per entry, the threshold crossings of SPEC §1.2-§1.10. Replays the stored result for an
   entry it has already applied but the ledger has not yet confirmed. Several accounts go
   in one call because a call costs more than an entry (on Redis and on the client); in a
-  cluster the caller groups accounts by hash slot.
+  cluster the caller sends one account per call (a call's keys must share a slot).
 
   KEYS[2a-1]  account a's state hash          rs1:{<account>}:state
   KEYS[2a]    account a's unconfirmed entries rs1:{<account>}:pending  (idempotency key -> result)

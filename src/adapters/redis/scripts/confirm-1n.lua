@@ -1,6 +1,6 @@
 --[[
   confirm: the ledger has recorded these entries, so their stored results may go. One
-  call for many accounts (in a cluster the caller groups them by hash slot).
+  call for many accounts (in a cluster the caller sends one account per call).
 
   KEYS[a]  account a's unconfirmed entries   rs1:{<account>}:pending
   ARGV     for each account in KEYS order: N, then N idempotency keys
