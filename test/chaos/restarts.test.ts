@@ -77,6 +77,10 @@ describe("chaos: restart the servers under the stream", () => {
         `${c.fake.intents.length} card charges, ${c.sink.messages.length} emails`,
     );
     expect(await metric(r, "ratestream_dependency_errors_total")).toBeGreaterThan(0);
-    expect(await r.stop("SIGTERM")).toEqual({ code: 0, signal: null });
+    const stopped = await r.stop("SIGTERM");
+    expect(stopped, `the rater did not stop cleanly:\n${r.output().slice(-5000)}`).toEqual({
+      code: 0,
+      signal: null,
+    });
   });
 });
