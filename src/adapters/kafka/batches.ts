@@ -64,7 +64,3 @@ function toIncoming(message: ClientMessage): IncomingMessage {
     timestamp: message.timestamp,
   };
 }
-
-export function byPartition(a: { partition: number }, b: { partition: number }): number {
-  return a.partition - b.partition;
-}

@@ -7,7 +7,8 @@
  */
 import { RatestreamError } from "../../errors.js";
 import type { Logger } from "../../observability/logger.js";
-import { byPartition, handleThenCommit, type ClientBatchPayload } from "./batches.js";
+import { configEntries, kafkaAdmin, type KafkajsStyleAdmin } from "./admin.js";
+import { handleThenCommit, type ClientBatchPayload } from "./batches.js";
 import { chunksBySize } from "./kafkajs-client.js";
 import type {
   BatchHandler,
@@ -42,19 +43,11 @@ interface CkProducer {
   }): Promise<unknown>;
   disconnect(): Promise<void>;
 }
-interface CkAdmin {
+interface CkAdmin extends KafkajsStyleAdmin {
   connect(): Promise<void>;
   createTopics(r: {
     topics: { topic: string; numPartitions: number; configEntries: { name: string; value: string }[] }[];
   }): Promise<boolean>;
-  deleteTopics(r: { topics: string[] }): Promise<void>;
-  listTopics(): Promise<string[]>;
-  fetchTopicOffsets(topic: string): Promise<{ partition: number; high: string }[]>;
-  fetchOffsets(r: {
-    groupId: string;
-    topics: string[];
-  }): Promise<{ partitions: { partition: number; offset: string }[] }[]>;
-  disconnect(): Promise<void>;
 }
 interface CkKafka {
   producer(config: Record<string, unknown>): CkProducer;
@@ -154,42 +147,24 @@ export async function createConfluentClient(options: ConfluentClientOptions): Pr
     async admin(): Promise<KafkaAdmin> {
       const admin = kafka.admin();
       await admin.connect();
-      return {
-        async createTopics(topics) {
-          const existing = new Set(await admin.listTopics());
-          const missing = topics.filter((t) => !existing.has(t.topic));
-          if (missing.length === 0) return;
-          await admin.createTopics({
-            topics: missing.map((t) => ({
-              topic: t.topic,
-              numPartitions: t.partitions,
-              configEntries: Object.entries(t.config ?? {}).map(([name, value]) => ({ name, value })),
-            })),
-          });
-          // No waitForLeaders here: wait until every partition answers its offsets.
-          for (const t of missing) {
-            for (let i = 0; ; i++) {
-              const offsets = await admin.fetchTopicOffsets(t.topic).catch(() => []);
-              if (offsets.length === t.partitions) break;
-              if (i > 100) throw new Error(`topic ${t.topic} has no leaders after 10 s`);
-              await new Promise((resolve) => setTimeout(resolve, 100));
-            }
+      return kafkaAdmin(admin, async (missing) => {
+        await admin.createTopics({
+          topics: missing.map((t) => ({
+            topic: t.topic,
+            numPartitions: t.partitions,
+            configEntries: configEntries(t),
+          })),
+        });
+        // No waitForLeaders here: wait until every partition answers its offsets.
+        for (const t of missing) {
+          for (let i = 0; ; i++) {
+            const offsets = await admin.fetchTopicOffsets(t.topic).catch(() => []);
+            if (offsets.length === t.partitions) break;
+            if (i > 100) throw new Error(`topic ${t.topic} has no leaders after 10 s`);
+            await new Promise((resolve) => setTimeout(resolve, 100));
           }
-        },
-        deleteTopics: (topics) => admin.deleteTopics({ topics }),
-        listTopics: () => admin.listTopics(),
-        async endOffsets(topic) {
-          const offsets = await admin.fetchTopicOffsets(topic);
-          return offsets.map((o) => ({ partition: o.partition, offset: o.high })).sort(byPartition);
-        },
-        async committedOffsets(groupId, topic) {
-          const [entry] = await admin.fetchOffsets({ groupId, topics: [topic] });
-          return (entry?.partitions ?? [])
-            .map((p) => ({ partition: p.partition, offset: p.offset }))
-            .sort(byPartition);
-        },
-        disconnect: () => admin.disconnect(),
-      };
+        }
+      });
     },
   };
 }

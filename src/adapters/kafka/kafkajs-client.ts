@@ -1,6 +1,7 @@
 import kafkajs from "kafkajs";
 import type { Logger } from "../../observability/logger.js";
-import { byPartition, handleThenCommit } from "./batches.js";
+import { configEntries, kafkaAdmin } from "./admin.js";
+import { handleThenCommit } from "./batches.js";
 import { registerCompressionCodecs } from "./codecs.js";
 import type {
   BatchHandler,
@@ -93,35 +94,17 @@ export function createKafkajsClient(options: KafkajsClientOptions): KafkaClient 
     async admin(): Promise<KafkaAdmin> {
       const admin = kafka.admin();
       await admin.connect();
-      return {
-        async createTopics(topics) {
-          const existing = new Set(await admin.listTopics());
-          const missing = topics.filter((t) => !existing.has(t.topic));
-          if (missing.length === 0) return;
-          await admin.createTopics({
-            waitForLeaders: true,
-            topics: missing.map((t) => ({
-              topic: t.topic,
-              numPartitions: t.partitions,
-              replicationFactor: 1,
-              configEntries: Object.entries(t.config ?? {}).map(([name, value]) => ({ name, value })),
-            })),
-          });
-        },
-        deleteTopics: (topics) => admin.deleteTopics({ topics }),
-        listTopics: () => admin.listTopics(),
-        async endOffsets(topic) {
-          const offsets = await admin.fetchTopicOffsets(topic);
-          return offsets.map((o) => ({ partition: o.partition, offset: o.high })).sort(byPartition);
-        },
-        async committedOffsets(groupId, topic) {
-          const [entry] = await admin.fetchOffsets({ groupId, topics: [topic] });
-          return (entry?.partitions ?? [])
-            .map((p) => ({ partition: p.partition, offset: p.offset }))
-            .sort(byPartition);
-        },
-        disconnect: () => admin.disconnect(),
-      };
+      return kafkaAdmin(admin, async (missing) => {
+        await admin.createTopics({
+          waitForLeaders: true,
+          topics: missing.map((t) => ({
+            topic: t.topic,
+            numPartitions: t.partitions,
+            replicationFactor: 1,
+            configEntries: configEntries(t),
+          })),
+        });
+      });
     },
   };
 }
