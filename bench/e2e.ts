@@ -36,7 +36,7 @@ import { connectRedis } from "../src/adapters/redis/connection.js";
 import { applyEntries } from "../src/balances/write-path.js";
 import { createLogger } from "../src/observability/logger.js";
 import { allTopics, topicNames } from "../src/pipeline/rater.js";
-import { generateCdrs, type RawCdr } from "../src/tools/cdr-generator.js";
+import { generateCdrs, offerAtRate, type RawCdr } from "../src/tools/cdr-generator.js";
 import { carrierDeck } from "./lib/carrier-deck.js";
 import { cpuDelta, cpuSeconds } from "./lib/cpu.js";
 import { machine, median } from "./lib/report.js";
@@ -398,23 +398,24 @@ async function latencyAt(
     seed: rate,
     idPrefix: `lat${rate}`,
   });
-  const started = performance.now();
+  // The produce time goes in the cdr_id, stamped as offerAtRate draws each CDR to send it.
+  let drawn = 0;
+  const stamped: Iterator<RawCdr> = {
+    next() {
+      const cdr = generator.next().value as RawCdr;
+      cdr.cdr_id = `lat-${Date.now()}-${rate}-${drawn++}`;
+      return { value: cdr, done: false };
+    },
+  };
   const startedWall = Date.now();
-  let sent = 0;
-  while (performance.now() - started < settings.latencySeconds * 1000) {
-    const due = Math.floor(((performance.now() - started) / 1000) * rate) - sent;
-    if (due > 0) {
-      const batch = [];
-      for (let i = 0; i < due; i++) {
-        const cdr = generator.next().value as RawCdr;
-        cdr.cdr_id = `lat-${Date.now()}-${rate}-${sent + i}`;
-        batch.push({ key: cdr.account_id, value: JSON.stringify(cdr) });
-      }
-      await producer.send(topics.cdrs, batch);
-      sent += batch.length;
-    }
-    await sleep(5);
-  }
+  const sent = await offerAtRate({
+    producer,
+    topic: topics.cdrs,
+    cdrs: stamped,
+    perSecond: rate,
+    until: () => Date.now() - startedWall >= settings.latencySeconds * 1000,
+    tickMs: 5,
+  });
   await producer.disconnect();
 
   // Read back this rate's rated records and their timestamps.
