@@ -7,7 +7,7 @@
  * checked, and the rater and workers must still be the same processes.
  */
 import { afterAll, describe, expect, it } from "vitest";
-import { waitReady, type RaterProcess } from "../support/rater.js";
+import { metric, waitReady } from "../support/rater.js";
 import { Scope } from "../support/services.js";
 import { chaosRig, exitWithin, type ChaosRig } from "./support/harness.js";
 import { chaosKafka, chaosPostgres } from "./support/servers.js";
@@ -18,14 +18,6 @@ afterAll(() => scope.cleanup());
 const ROUNDS = Number(process.env.CHAOS_ROUNDS ?? 1);
 const SEED = Number(process.env.CHAOS_SEED ?? Math.floor(Math.random() * 1e9));
 const OUTAGE_MS = 2_000;
-
-async function metric(r: RaterProcess, name: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${r.port}/metrics`)).text();
-  return text
-    .split("\n")
-    .filter((l) => l.startsWith(name))
-    .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(" ") + 1)), 0);
-}
 
 describe("chaos: restart the servers under the stream", () => {
   it(`rides out Redis restarting empty, a Postgres crash and a broker SIGKILL (seed ${SEED})`, async () => {

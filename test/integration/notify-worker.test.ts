@@ -13,7 +13,7 @@ import { topicNames } from "../../src/pipeline/rater.js";
 import { SmtpSink } from "../../src/tools/smtp-sink.js";
 import { balanceRig, type BalanceRig } from "../support/balances.js";
 import { ratestream } from "../support/cli.js";
-import { eventually, startCommand, waitReady, type RaterProcess } from "../support/rater.js";
+import { eventually, metric, startCommand, waitReady, type RaterProcess } from "../support/rater.js";
 import { Scope, uniqueName } from "../support/services.js";
 
 const scope = new Scope();
@@ -79,15 +79,6 @@ function balanceEvent(
     cause,
     ...(reason ? { reason } : {}),
   };
-}
-
-/** The sum of a metric's series whose name and labels start with `series` (0 when none exists yet). */
-async function metric(worker: RaterProcess, series: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${worker.port}/metrics`)).text();
-  return text
-    .split("\n")
-    .filter((l) => l.startsWith(series))
-    .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(" ") + 1)), 0);
 }
 
 const idOf = (e: BalanceEventMessage) => `<${e.event_id}@ratestream>`;

@@ -85,6 +85,15 @@ export async function waitReady(rater: RaterProcess, timeoutMs = 30_000): Promis
   throw new Error(`rater not ready within ${timeoutMs} ms:\n${rater.output()}`);
 }
 
+/** The sum of a metric's series whose name and labels start with `series` (0 when none exists yet). */
+export async function metric(target: RaterProcess, series: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${target.port}/metrics`)).text();
+  return text
+    .split("\n")
+    .filter((l) => l.startsWith(series))
+    .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(" ") + 1)), 0);
+}
+
 /** Polls until check() is true. */
 export async function eventually(
   check: () => Promise<boolean>,
