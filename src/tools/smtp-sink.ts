@@ -2,6 +2,8 @@
  * A local SMTP server that keeps what it receives, for the demo and the tests: no TLS,
  * no authentication, every message accepted and parsed. `rejectRecipient` makes it
  * refuse chosen addresses with a permanent 550, as a real server refuses a dead mailbox.
+ * `replyDelayMs` holds the final "250 OK" back after a message is kept, as a slow server
+ * does: a message can be here while its sender still waits for the answer.
  */
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -23,7 +25,9 @@ export class SmtpSink {
   readonly messages: SunkMessage[] = [];
   private server: SMTPServer | undefined;
 
-  constructor(private readonly options: { rejectRecipient?: (address: string) => boolean } = {}) {}
+  constructor(
+    private readonly options: { rejectRecipient?: (address: string) => boolean; replyDelayMs?: number } = {},
+  ) {}
 
   /** Starts on 127.0.0.1 and returns the SMTP_URL that reaches it. */
   async start(port = 0): Promise<string> {
@@ -51,7 +55,9 @@ export class SmtpSink {
               text: mail.text ?? "",
               messageId: mail.messageId ?? "",
             });
-            callback();
+            const delay = this.options.replyDelayMs ?? 0;
+            if (delay > 0) setTimeout(() => callback(), delay);
+            else callback();
           },
           (err: Error) => callback(err),
         );

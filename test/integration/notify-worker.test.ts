@@ -29,7 +29,7 @@ interface NotifyRig {
 }
 
 /** A schema, a one-partition balance-events topic (so events are handled in the order sent) and a sink. */
-async function notifyRig(): Promise<NotifyRig> {
+async function notifyRig(sinkOptions: { replyDelayMs?: number } = {}): Promise<NotifyRig> {
   const rig = await balanceRig(scope);
   const topicPrefix = `${uniqueName("notify")}.`;
   const topic = topicNames(topicPrefix).balanceEvents;
@@ -38,7 +38,7 @@ async function notifyRig(): Promise<NotifyRig> {
   scope.defer(() => admin.deleteTopics([topic]));
   const producer = await scope.kafka().producer();
   scope.defer(() => producer.disconnect());
-  const sink = new SmtpSink({ rejectRecipient: (address) => address.startsWith("bounce@") });
+  const sink = new SmtpSink({ rejectRecipient: (address) => address.startsWith("bounce@"), ...sinkOptions });
   const smtpUrl = await sink.start();
   scope.defer(() => sink.stop());
   return {
@@ -83,18 +83,33 @@ function balanceEvent(
 
 const idOf = (e: BalanceEventMessage) => `<${e.event_id}@ratestream>`;
 
-/** Waits for the email of an event; on a time-out, fails with the worker's log. */
+/**
+ * Waits for the email of an event and for the worker to record it as sent (the sink
+ * has a message before its sender has the answer); on a time-out, fails with the log.
+ */
 async function emailOf(n: NotifyRig, worker: RaterProcess, event: BalanceEventMessage): Promise<void> {
-  await n.sink
-    .waitFor((m) => m.messageId === idOf(event))
-    .catch((err: Error) => {
-      throw new Error(`${err.message} (${event.type}); worker log:\n${worker.output()}`);
-    });
+  const withLog = (err: Error) => {
+    throw new Error(`${err.message} (${event.type}); worker log:\n${worker.output()}`);
+  };
+  await n.sink.waitFor((m) => m.messageId === idOf(event)).catch(withLog);
+  await eventually(
+    async () => {
+      const { rows } = await n.rig.pool.query<{ status: string }>(
+        "select status from notifications_sent where event_id = $1",
+        [event.event_id],
+      );
+      return rows[0]?.status === "sent";
+    },
+    30_000,
+    `the worker to record the ${event.type} email as sent`,
+  ).catch(withLog);
 }
 
 describe("ratestream notify-worker", () => {
   it("emails each emailed type once to the admin with exact amounts; ignores, skips and de-duplicates the rest", async () => {
-    const n = await notifyRig();
+    // The sink answers each message 300 ms after it has it, so the test must wait for the
+    // worker's own record of the last email, not for the sink (an earlier flake).
+    const n = await notifyRig({ replyDelayMs: 300 });
     const acct = await n.rig.newAccount();
     const bounced = await n.rig.newAccount();
     await n.rig.pool.query("update accounts set admin_email = $2 where account_id = $1", [
@@ -158,6 +173,12 @@ describe("ratestream notify-worker", () => {
       { status: "sending", n: "1" },
       { status: "sent", n: "7" },
     ]);
+    // The counter moves just after the row: wait for it, then it must be exactly 7.
+    await eventually(
+      async () => (await metric(worker, `ratestream_notify_emails_total{outcome="sent"}`)) >= 7,
+      10_000,
+      "the sent counter",
+    );
     expect(await metric(worker, `ratestream_notify_emails_total{outcome="sent"}`)).toBe(7);
     expect(await metric(worker, `ratestream_notify_emails_total{outcome="duplicate"}`)).toBe(2);
     expect(await metric(worker, `ratestream_notify_emails_total{outcome="rejected"}`)).toBe(1);
