@@ -126,8 +126,8 @@ export function validateCdr(value: unknown): CdrResult {
       }
       if (seen.has(feature)) return fail(`${at}.feature: "${feature}" appears more than once`);
       seen.add(feature);
-      if (!isWholeNumber(seconds, 0, Number.MAX_SAFE_INTEGER)) {
-        return fail(`${at}.seconds: must be a whole number ≥ 0, got ${describe(seconds)}`);
+      if (!isWholeNumber(seconds, 0, MAX_DURATION_SECONDS)) {
+        return fail(`${at}.seconds: must be a whole number from 0 to 86400, got ${describe(seconds)}`);
       }
       checked.push({ feature, seconds });
     }

@@ -6,6 +6,22 @@
 import { quote } from "./quote.js";
 export const MICROS_PER_UNIT = 1_000_000n;
 
+/**
+ * Every amount and balance is exact within ±(2^53 − 1) micros (SPEC §2): JSON numbers and
+ * Redis's Lua carry integers exactly up to there. Past it a value is refused, never rounded.
+ */
+export const MAX_EXACT_MICROS = 2n ** 53n - 1n;
+
+export function withinExactRange(micros: bigint): boolean {
+  return micros <= MAX_EXACT_MICROS && micros >= -MAX_EXACT_MICROS;
+}
+
+/** Micros as a JSON number: exact by construction, or a RangeError (a bug, never rounded). */
+export function jsonMicros(micros: bigint): number {
+  if (!withinExactRange(micros)) throw new RangeError(`${micros} micros is past ±(2^53 − 1)`);
+  return Number(micros);
+}
+
 const DECIMAL = /^(\d+)(?:\.(\d+))?$/;
 const SIGNED_DECIMAL = /^([+-]?)(\d+)(?:\.(\d+))?$/;
 

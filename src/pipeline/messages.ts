@@ -1,6 +1,7 @@
 /** The shapes ratestream writes to Kafka (SPEC §4). */
 import type { Cdr } from "../core/cdr.js";
 import type { Rated } from "../core/rating/rate.js";
+import { jsonMicros } from "../core/money.js";
 import { formatInstant } from "../core/time.js";
 import type { IncomingMessage, OutgoingMessage } from "../adapters/kafka/types.js";
 
@@ -18,7 +19,7 @@ export interface RatingFields {
 
 export function ratingFields(rated: Rated): RatingFields {
   return {
-    charge_micros: Number(rated.chargeMicros),
+    charge_micros: jsonMicros(rated.chargeMicros),
     billed_seconds: rated.billedSeconds,
     prefix: rated.rate.prefix,
     rate_version: rated.version,

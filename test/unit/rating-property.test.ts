@@ -73,7 +73,7 @@ const cdr: fc.Arbitrary<RefCdr> = fc.record({
   answered_at: answeredAt,
   duration_seconds: fc.oneof(fc.constantFrom(0, 1, 59, 60, 61, 86_400), fc.integer({ min: 0, max: 86_400 })),
   surcharges: fc.uniqueArray(
-    fc.record({ feature: fc.constantFrom(...FEATURES), seconds: fc.integer({ min: 0, max: 100_000 }) }),
+    fc.record({ feature: fc.constantFrom(...FEATURES), seconds: fc.integer({ min: 0, max: 86_400 }) }),
     { selector: (s) => s.feature, maxLength: 3 },
   ),
 });

@@ -239,11 +239,29 @@ describe("charges", () => {
     const c = cdr({
       to: "+14155550100",
       duration_seconds: 86_400,
-      surcharges: [{ feature: "recording", seconds: 9_000_000_000 }],
+      surcharges: [{ feature: "recording", seconds: 86_400 }],
     });
     const rate = 999_999_999_999n;
-    const expected = (rate * 60n + rate * 86_400n + rate * 9_000_000_000n + 30n) / 60n;
+    const expected = (rate * 60n + rate * 86_400n + rate * 86_400n + 30n) / 60n;
     expect(rated(rateCdr(deck, c)).chargeMicros).toBe(expected);
+  });
+
+  it("a charge past 2^53 − 1 micros is invalid_cdr, never rounded (SPEC §2)", () => {
+    const features = ["a", "b", "c", "d", "e", "f", "g"];
+    const deck = table(
+      ["1,US,outbound,999999.999999,999999.999999,86400,86400,2026-01-01"],
+      features.map((f) => `${f},999999.999999,2026-01-01`),
+    );
+    const c = cdr({
+      to: "+14155550100",
+      duration_seconds: 86_400,
+      surcharges: features.map((feature) => ({ feature, seconds: 86_400 })),
+    });
+    expect(rateCdr(deck, c)).toMatchObject({ ok: false, code: "invalid_cdr" });
+    // Five features stay within the range, exactly.
+    const five = cdr({ ...c, surcharges: c.surcharges.slice(0, 5) });
+    const rate = 999_999_999_999n;
+    expect(rated(rateCdr(deck, five)).chargeMicros).toBe((rate * 60n + rate * 86_400n * 6n + 30n) / 60n);
   });
 
   it("reports which deck row rated the call", () => {

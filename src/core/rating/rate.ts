@@ -4,6 +4,7 @@
  * exactly and rounded half-up to micros once.
  */
 import type { Cdr } from "../cdr.js";
+import { MAX_EXACT_MICROS } from "../money.js";
 import type { RateRow } from "../decks/rate-deck.js";
 import { formatInstant } from "../time.js";
 import { billedSeconds, surchargeBilledSeconds } from "./billing.js";
@@ -19,13 +20,14 @@ export interface Rated {
   version: number | null;
 }
 
-export interface NoRate {
+export interface NotRated {
   ok: false;
-  code: "no_rate";
+  /** no_rate: nothing prices it; invalid_cdr: its charge is past the exact range (SPEC §2). */
+  code: "no_rate" | "invalid_cdr";
   message: string;
 }
 
-export type RatingOutcome = Rated | NoRate;
+export type RatingOutcome = Rated | NotRated;
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 
@@ -58,6 +60,13 @@ export function rateCdr(table: RateTable, cdr: Cdr): RatingOutcome {
     exact &&= total60 <= MAX_SAFE;
   }
   const chargeMicros = exact ? BigInt(roundHalfUpDiv60(total60)) : chargeWithBigInt(table, cdr, rate, billed);
+  if (chargeMicros > MAX_EXACT_MICROS) {
+    return {
+      ok: false,
+      code: "invalid_cdr",
+      message: `charge of ${chargeMicros} micros is past the exact range of 2^53 − 1 micros`,
+    };
+  }
   return { ok: true, chargeMicros, billedSeconds: billed, rate, version: table.version };
 }
 
