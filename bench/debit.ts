@@ -103,7 +103,9 @@ for (let r = 0; r < runs; r++) {
       for (const batch of laneBatches) {
         const results = await store.apply(batch, month);
         await store.confirm(new Map([...batch].map(([a, reqs]) => [a, reqs.map((q) => q.key)])));
-        lastApplied = [...results.values()].flatMap((v) => (v === "missing" ? [] : v));
+        lastApplied = [...results.values()].flatMap((v) =>
+          v === "missing" ? [] : v.filter((r): r is Applied => "entries" in r),
+        );
       }
     }),
   );

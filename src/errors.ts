@@ -11,9 +11,11 @@ export type ErrorCode =
   | "no_rate"
   | "unknown_account"
   | "bad_deck"
-  | "dependency_unavailable";
+  | "dependency_unavailable"
+  | "record_refused"
+  | "sequence_conflict";
 
-const RETRYABLE: ReadonlySet<ErrorCode> = new Set(["dependency_unavailable"]);
+const RETRYABLE: ReadonlySet<ErrorCode> = new Set(["dependency_unavailable", "sequence_conflict"]);
 
 export class RatestreamError extends Error {
   readonly code: ErrorCode;
@@ -36,4 +38,45 @@ export class ConfigError extends RatestreamError {
     this.name = "ConfigError";
     this.variable = variable;
   }
+}
+
+/**
+ * A server refused a record for what it holds (a value out of range, a constraint), not
+ * for being down: the record's fault. Retrying cannot help; the record is dead-lettered
+ * (a CDR) or refused (a request).
+ */
+export class RecordRefusedError extends RatestreamError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("record_refused", message, options);
+    this.name = "RecordRefusedError";
+  }
+}
+
+/**
+ * Redis numbered an account's entry with a seq the ledger already holds: another writer
+ * recorded meanwhile. The account is restored from the ledger and the write retried.
+ */
+export class SequenceConflictError extends RatestreamError {
+  constructor(
+    readonly accountId: string,
+    options?: { cause?: unknown },
+  ) {
+    super("sequence_conflict", `entry sequence of ${accountId} taken in the ledger`, options);
+    this.name = "SequenceConflictError";
+  }
+}
+
+/**
+ * A programming error, not the world's nor the input's: JavaScript's own error types.
+ * Never retried silently: logged, counted and alerted on.
+ */
+export function isBug(err: unknown): boolean {
+  return (
+    err instanceof TypeError ||
+    err instanceof RangeError ||
+    err instanceof ReferenceError ||
+    err instanceof SyntaxError ||
+    err instanceof EvalError ||
+    err instanceof URIError
+  );
 }

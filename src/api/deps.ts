@@ -2,7 +2,7 @@
 import type pg from "pg";
 import { getAccount } from "../adapters/postgres/accounts.js";
 import type { AccountRow } from "../adapters/postgres/ledger.js";
-import { balanceEventId } from "../balances/event-id.js";
+import { eventIdOf } from "../balances/event-id.js";
 import { restoreFromLedger, type WriteOutcome, type WritePathDeps } from "../balances/write-path.js";
 import { utcMonth } from "../balances/types.js";
 import type { RateTable } from "../core/rating/rate-table.js";
@@ -57,9 +57,7 @@ export function paymentsOrFail(deps: ApiDeps): CardPayments {
 
 /** Publishes what an applied entry recorded; a failure only delays it to the outbox sweep. */
 export async function publishApplied(deps: ApiDeps, outcomes: WriteOutcome[]): Promise<void> {
-  const ids = outcomes.flatMap((o) =>
-    o.status === "applied" ? o.applied.events.map((e) => balanceEventId(e.type, e.accountId, e.cause)) : [],
-  );
+  const ids = outcomes.flatMap((o) => (o.status === "applied" ? o.applied.events.map(eventIdOf) : []));
   if (ids.length === 0 || !deps.publishEvents) return;
   await deps
     .publishEvents(ids)

@@ -1,7 +1,8 @@
 /**
- * Named fault points for crash tests: RATESTREAM_FAULT=<point>[:<n>] makes the process
- * SIGKILL itself the n-th time (default 1st) it reaches that point, so a test can stop
- * it between any two effects on purpose. Unset in production: a no-op check.
+ * Named fault points for crash tests: RATESTREAM_FAULT=<point>[:<n>[:bug]] makes the
+ * process SIGKILL itself the n-th time (default 1st) it reaches that point, so a test can
+ * stop it between any two effects on purpose; with `:bug` it throws a TypeError there
+ * instead, as a programming error would. Unset in production: a no-op check.
  */
 export const FAULT_POINTS = [
   "after_redis",
@@ -20,14 +21,16 @@ export const NO_FAULTS: Faults = { reach: () => undefined };
 
 export function faultsFromEnv(value: string | undefined): Faults {
   if (!value) return NO_FAULTS;
-  const [point, nth] = value.split(":");
+  const [point, nth, mode] = value.split(":");
   if (!FAULT_POINTS.includes(point as FaultPoint)) {
     throw new Error(`RATESTREAM_FAULT: "${point}" is not one of ${FAULT_POINTS.join(", ")}`);
   }
   let remaining = nth === undefined ? 1 : Number(nth);
   return {
     reach(reached) {
-      if (reached === point && --remaining === 0) process.kill(process.pid, "SIGKILL");
+      if (reached !== point || --remaining !== 0) return;
+      if (mode === "bug") throw new TypeError(`RATESTREAM_FAULT: a bug planted at ${point}`);
+      process.kill(process.pid, "SIGKILL");
     },
   };
 }

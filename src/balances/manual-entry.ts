@@ -44,6 +44,11 @@ export async function bookManualEntry(
   switch (outcome!.status) {
     case "unknown_account":
       throw new RatestreamError("bad_usage", `no account "${request.accountId}"`);
+    case "refused":
+      throw new RatestreamError(
+        "bad_usage",
+        `${formatAmount(request.amountMicros)} would take the balance of ${request.accountId} past ±(2^53 − 1) micros`,
+      );
     case "duplicate": {
       const recorded = outcome!.recorded!;
       if (recorded.amountMicros !== request.amountMicros) throw refuse(recorded.amountMicros);

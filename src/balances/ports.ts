@@ -2,18 +2,28 @@
  * The two stores the write path talks to. One implementation each: Redis holds the
  * real-time balance and decides crossings; Postgres holds the ledger of record.
  */
-import type { AccountSettings, AccountSnapshot, Applied, BalanceEventDraft, EntryRequest } from "./types.js";
+import type {
+  AccountSettings,
+  AccountSnapshot,
+  Applied,
+  BalanceEventDraft,
+  EntryRequest,
+  Refused,
+} from "./types.js";
 
 export interface StoreSnapshot {
   balanceMicros: bigint;
   seq: bigint;
-  /** Applied in Redis, not yet confirmed recorded in the ledger: each key's entries. */
-  unconfirmed: { key: string; entries: { seq: bigint; amountMicros: bigint }[] }[];
+  /** Applied in Redis, not yet confirmed recorded in the ledger: each key's entries, and when. */
+  unconfirmed: { key: string; entries: { seq: bigint; amountMicros: bigint }[]; appliedAtMs: number }[];
 }
 
 export interface BalanceStore {
   /** Applies each account's requests atomically; "missing" when Redis has no state for it. */
-  apply(byAccount: Map<string, EntryRequest[]>, month: string): Promise<Map<string, Applied[] | "missing">>;
+  apply(
+    byAccount: Map<string, EntryRequest[]>,
+    month: string,
+  ): Promise<Map<string, (Applied | Refused)[] | "missing">>;
   /** Puts an account back from a ledger snapshot; false if another process did first. */
   restore(snapshot: AccountSnapshot): Promise<boolean>;
   /** The ledger has recorded these keys: forget their stored results. */
@@ -22,6 +32,13 @@ export interface BalanceStore {
   updateSettings(accountId: string, settings: AccountSettings): Promise<boolean>;
   /** Drops an account's state, so the next apply restores it from the ledger. */
   forget(accountId: string): Promise<void>;
+  /**
+   * Drops an account's state only if these unconfirmed keys are all still there (so a
+   * writer that finished them meanwhile is not undone twice); true if dropped.
+   */
+  forgetIfPending(accountId: string, keys: string[]): Promise<boolean>;
+  /** Every account with unconfirmed entries (a scan: for periodic sweeps, not hot paths). */
+  pendingAccounts(): Promise<string[]>;
 }
 
 export interface RecordedEntry {
@@ -38,10 +55,12 @@ export interface Ledger {
   /** Which of these keys the ledger already holds (the de-duplication of record), by recordedKey(). */
   recorded(keys: readonly { accountId: string; key: string }[]): Promise<Map<string, RecordedEntry>>;
   /**
-   * Ledger entries, their events and invoices, in one transaction; already-recorded
-   * keys are skipped. Returns the recordedKey()s of the entries it inserted.
+   * Ledger entries, their events and invoices, in one transaction. If a twin writer
+   * recorded any of these requests first, nothing is recorded: "raced" names them (by
+   * recordedKey()). Throws SequenceConflictError when another writer took a seq, and
+   * RecordRefusedError when Postgres refuses an entry for its content.
    */
-  record(applied: Applied[], occurredAt: Date): Promise<Set<string>>;
+  record(applied: Applied[], occurredAt: Date): Promise<RecordResult>;
   /**
    * In one read: the sum and count of an account's entries with seq ≤ uptoSeq, and which
    * of `keys` are recorded (one statement, so an entry recorded meanwhile is in both or neither).
@@ -60,3 +79,5 @@ export interface Ledger {
 export function recordedKey(accountId: string, key: string): string {
   return `${accountId}\u0000${key}`;
 }
+
+export type RecordResult = { status: "recorded" } | { status: "raced"; keys: Set<string> };

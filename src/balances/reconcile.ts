@@ -9,7 +9,8 @@ import type { BalanceStore, Ledger } from "./ports.js";
 
 export interface AccountCheck {
   account_id: string;
-  status: "ok" | "not_loaded" | "drift";
+  /** stranded: changes applied in Redis, not in the ledger, older than the bound. */
+  status: "ok" | "not_loaded" | "drift" | "stranded";
   redis_balance_micros?: string;
   ledger_balance_micros?: string;
   redis_seq?: string;
@@ -17,22 +18,30 @@ export interface AccountCheck {
 }
 
 const RECHECKS = 3;
+/** Pending results older than this are reported as stranded (`run` undoes them after it). */
+export const STRANDED_AFTER_MS = 60_000;
 
 export async function checkAccount(
   store: BalanceStore,
   ledger: Ledger,
   accountId: string,
+  options: { strandedAfterMs?: number } = {},
 ): Promise<AccountCheck> {
   let last: AccountCheck | undefined;
   for (let attempt = 0; attempt < RECHECKS; attempt++) {
     if (attempt > 0) await sleep(200 * attempt);
-    last = await checkOnce(store, ledger, accountId);
+    last = await checkOnce(store, ledger, accountId, options.strandedAfterMs ?? STRANDED_AFTER_MS);
     if (last.status !== "drift") return last;
   }
   return last!;
 }
 
-async function checkOnce(store: BalanceStore, ledger: Ledger, accountId: string): Promise<AccountCheck> {
+async function checkOnce(
+  store: BalanceStore,
+  ledger: Ledger,
+  accountId: string,
+  strandedAfterMs: number,
+): Promise<AccountCheck> {
   const redis = await store.snapshot(accountId);
   // An account Redis does not hold is restored from the ledger on first use: no drift.
   if (redis === "missing") return { account_id: accountId, status: "not_loaded" };
@@ -43,8 +52,10 @@ async function checkOnce(store: BalanceStore, ledger: Ledger, accountId: string)
   );
   let expected = totals.sumMicros;
   let entries = totals.entries;
+  const stranded: string[] = [];
   for (const u of redis.unconfirmed) {
     if (totals.recordedKeys.has(u.key)) continue;
+    if (Date.now() - u.appliedAtMs >= strandedAfterMs) stranded.push(u.key);
     for (const e of u.entries) {
       if (e.seq <= redis.seq) {
         expected += e.amountMicros;
@@ -64,6 +75,13 @@ async function checkOnce(store: BalanceStore, ledger: Ledger, accountId: string)
       ...base,
       status: "drift",
       detail: `Redis applied ${redis.seq} entries, the ledger accounts for ${entries}`,
+    };
+  }
+  if (stranded.length > 0) {
+    return {
+      ...base,
+      status: "stranded",
+      detail: `applied in Redis, not in the ledger, for over ${strandedAfterMs / 1000} s: ${stranded.join(", ")}`,
     };
   }
   return { ...base, status: "ok" };

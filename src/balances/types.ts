@@ -42,6 +42,8 @@ export interface EntryRequest {
   details?: Record<string, unknown>;
   /** An event the entry itself announces (a card recharge announces `recharged`). */
   announces?: BalanceEventType;
+  /** Refuse the entry, changing nothing, if it would take the balance below this. */
+  floorMicros?: bigint;
 }
 
 /** One entry as applied to the balance, in the account's order. */
@@ -62,6 +64,11 @@ export interface BalanceEventDraft {
   balanceMicros: bigint;
   amountMicros: bigint | null;
   cause: string;
+  /**
+   * What makes the event one of a kind, for its id: the key of the entry that caused it
+   * (unique per account), or the month of a cap. Defaults to `cause`.
+   */
+  origin?: string;
   /** Why, for a recharge_failed. */
   reason?: string;
 }
@@ -74,6 +81,14 @@ export interface Applied {
   request: EntryRequest;
   entries: BookedEntry[];
   events: BalanceEventDraft[];
+}
+
+/** A request the store refused, changing nothing: past the exact range, or below its floor. */
+export interface Refused {
+  request: EntryRequest;
+  refused: "range" | "floor";
+  /** The balance the request found. */
+  balanceMicros?: bigint;
 }
 
 export interface AccountSettings {

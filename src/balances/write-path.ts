@@ -4,22 +4,29 @@
  *   1. ledger: drop requests whose key is already recorded (the de-duplication of record)
  *   2. Redis:  apply the rest, per account, atomically; crossings decided there; a
  *              request Redis applied before but the ledger lacks is replayed, not re-applied
- *   3. ledger: record entries + events + invoices in one transaction
+ *   3. ledger: record entries + events + invoices in one transaction, or nothing
  *   4. Redis:  forget the stored results of what is now recorded
  *
  * A crash between any two steps leaves a state the next attempt completes without
- * applying anything twice. Callers (the rater, `credits add`, …) commit their own
+ * applying anything twice. Whenever Redis holds something the ledger will not (a twin
+ * writer recorded the request first, a stale replay, a record Postgres refuses), the
+ * account is dropped from Redis and restored from the ledger: Redis never keeps an
+ * effect the ledger does not. Callers (the rater, `credits add`, …) commit their own
  * progress (Kafka offsets, exit 0) only after this returns.
  */
+import { withinExactRange } from "../core/money.js";
+import { RecordRefusedError, SequenceConflictError } from "../errors.js";
 import type { Logger } from "../observability/logger.js";
 import { NO_FAULTS, type Faults } from "./faults.js";
 import { recordedKey, type BalanceStore, type Ledger, type RecordedEntry } from "./ports.js";
-import { utcMonth, type Applied, type EntryRequest } from "./types.js";
+import { utcMonth, type Applied, type EntryRequest, type Refused } from "./types.js";
 
 export type WriteOutcome =
   | { status: "applied"; applied: Applied }
   | { status: "duplicate"; recorded: RecordedEntry | undefined }
-  | { status: "unknown_account" };
+  | { status: "unknown_account" }
+  /** Nothing changed: the balance would leave ±(2^53 − 1) micros, or go below the floor. */
+  | { status: "refused"; reason: Refused["refused"] };
 
 export interface WritePathDeps {
   store: BalanceStore;
@@ -30,7 +37,8 @@ export interface WritePathDeps {
   onRestore?: (accountId: string) => void;
 }
 
-const MAX_ATTEMPTS = 3;
+/** Rounds of step 2-3 before giving up: each round settles at least one conflict. */
+const MAX_ATTEMPTS = 5;
 
 /**
  * Puts an account back into Redis from the ledger if Redis does not hold it:
@@ -73,6 +81,10 @@ export async function applyEntries(
       return;
     }
     seen.add(id);
+    if (!withinExactRange(request.amountMicros)) {
+      outcomes[index] = { status: "refused", reason: "range" };
+      return;
+    }
     const list = fresh.get(request.accountId) ?? [];
     list.push({ index, request });
     fresh.set(request.accountId, list);
@@ -88,54 +100,67 @@ export async function applyEntries(
   if (recordedByAccount.size > 0) await deps.store.confirm(recordedByAccount);
 
   for (let attempt = 1; fresh.size > 0; attempt++) {
-    // 2. Redis, restoring accounts it has lost.
-    const pending = new Map([...fresh].map(([account, items]) => [account, items.map((i) => i.request)]));
-    let results = await deps.store.apply(pending, month);
-    const missing = [...results].filter(([, r]) => r === "missing").map(([account]) => account);
-    if (missing.length > 0) {
-      for (const accountId of missing) {
-        if ((await restoreFromLedger(deps, accountId, month)) === "unknown") {
-          for (const { index } of fresh.get(accountId)!) outcomes[index] = { status: "unknown_account" };
-          fresh.delete(accountId);
-          pending.delete(accountId);
-        }
-      }
-      const retry = new Map([...pending].filter(([account]) => missing.includes(account)));
-      const retried = await deps.store.apply(retry, month);
-      results = new Map([...results].filter(([account]) => !missing.includes(account)));
-      for (const [account, r] of retried) {
-        if (r === "missing") throw new Error(`account ${account} vanished from Redis while being restored`);
-        results.set(account, r);
-      }
+    if (attempt > MAX_ATTEMPTS) {
+      throw new Error(`balance write did not settle after ${MAX_ATTEMPTS} rounds of conflicts`);
     }
+    // 2. Redis, restoring accounts it has lost.
+    const results = await applyInRedis(deps, fresh, month, outcomes);
     faults.reach("after_redis");
+
+    // A replayed result that is not what the request asks now (a CDR re-rated by a new
+    // deck after a crash) was never recorded: drop it and apply the request afresh.
+    const stale = [...fresh.keys()].filter((account) =>
+      results.get(account)!.some((r, i) => {
+        const own = "entries" in r ? r.entries[0]! : undefined;
+        return own !== undefined && own.amountMicros !== fresh.get(account)![i]!.request.amountMicros;
+      }),
+    );
+    if (stale.length > 0) {
+      deps.logger.warn(
+        { accounts: stale },
+        "Redis replayed a result the request no longer matches; restoring",
+      );
+      await Promise.all(stale.map((account) => deps.store.forget(account)));
+      continue;
+    }
 
     // 3. The ledger of record.
     const applied: Applied[] = [];
     for (const [accountId, items] of fresh) {
-      const accountResults = results.get(accountId) as Applied[];
-      items.forEach(({ index }, i) => {
-        outcomes[index] = { status: "applied", applied: accountResults[i]! };
-        applied.push(accountResults[i]!);
+      results.get(accountId)!.forEach((r, i) => {
+        if ("entries" in r) applied.push(r);
+        else outcomes[items[i]!.index] = { status: "refused", reason: r.refused };
       });
     }
-    let inserted: Set<string>;
+    let result;
     try {
-      inserted = await deps.ledger.record(applied, now);
+      result = await deps.ledger.record(applied, now);
     } catch (err) {
-      const account = seqConflictAccount(err);
-      if (account === undefined || attempt >= MAX_ATTEMPTS) throw err;
-      // Redis numbered an entry with a seq the ledger already used: another writer's
-      // entry reached the ledger after this account was restored. Rebuild and retry.
-      deps.logger.warn(
-        { accountId: account, attempt },
-        "entry sequence taken in the ledger; restoring the account",
-      );
-      await deps.store.forget(account);
+      if (err instanceof SequenceConflictError) {
+        // Another writer's entry reached the ledger after this account was restored.
+        deps.logger.warn(
+          { accountId: err.accountId, attempt },
+          "entry sequence taken in the ledger; restoring",
+        );
+        await deps.store.forget(err.accountId);
+        continue;
+      }
+      // Redis applied what the ledger refuses: undo it there too, then let the caller
+      // find the record at fault.
+      if (err instanceof RecordRefusedError)
+        await Promise.all([...fresh.keys()].map((a) => deps.store.forget(a)));
+      throw err;
+    }
+    if (result.status === "raced") {
+      await settleRaces(deps, fresh, result.keys, outcomes);
       continue;
     }
     faults.reach("after_ledger");
-    await settleRaces(deps, applied, inserted, outcomes, requests);
+    for (const [accountId, items] of fresh) {
+      results.get(accountId)!.forEach((r, i) => {
+        if ("entries" in r) outcomes[items[i]!.index] = { status: "applied", applied: r };
+      });
+    }
 
     // 4. Recorded: Redis may forget the stored results.
     await deps.store.confirm(
@@ -147,39 +172,65 @@ export async function applyEntries(
   return outcomes.map((o) => o!);
 }
 
+/** Step 2: each fresh account's requests applied in Redis; lost accounts restored first. */
+async function applyInRedis(
+  deps: WritePathDeps,
+  fresh: Map<string, { index: number; request: EntryRequest }[]>,
+  month: string,
+  outcomes: (WriteOutcome | undefined)[],
+): Promise<Map<string, (Applied | Refused)[]>> {
+  const pending = new Map([...fresh].map(([account, items]) => [account, items.map((i) => i.request)]));
+  const results = await deps.store.apply(pending, month);
+  const missing = [...results].filter(([, r]) => r === "missing").map(([account]) => account);
+  if (missing.length === 0) return results as Map<string, (Applied | Refused)[]>;
+  const retry = new Map<string, EntryRequest[]>();
+  for (const accountId of missing) {
+    results.delete(accountId);
+    if ((await restoreFromLedger(deps, accountId, month)) === "unknown") {
+      for (const { index } of fresh.get(accountId)!) outcomes[index] = { status: "unknown_account" };
+      fresh.delete(accountId);
+    } else {
+      retry.set(accountId, pending.get(accountId)!);
+    }
+  }
+  for (const [account, r] of await deps.store.apply(retry, month)) {
+    if (r === "missing") throw new Error(`account ${account} vanished from Redis while being restored`);
+    results.set(account, r);
+  }
+  return results as Map<string, (Applied | Refused)[]>;
+}
+
 /**
- * An entry the ledger did not insert was recorded by a twin writer between step 1 and
- * step 3 (a zombie consumer during a rebalance). If the twin recorded it with our seq,
- * Redis replayed it and all is well; otherwise Redis applied it a second time, so the
- * account is dropped from Redis and restored from the ledger on its next use.
+ * A twin writer (a zombie consumer during a rebalance) recorded some of these requests
+ * between step 1 and step 3, so Redis may have applied them a second time and every
+ * later result of those accounts rests on that. The ledger recorded nothing of ours:
+ * the twin's requests become duplicates, their accounts are restored from the ledger,
+ * and the rest is applied again.
  */
 async function settleRaces(
   deps: WritePathDeps,
-  applied: Applied[],
-  inserted: Set<string>,
+  fresh: Map<string, { index: number; request: EntryRequest }[]>,
+  raced: Set<string>,
   outcomes: (WriteOutcome | undefined)[],
-  requests: EntryRequest[],
 ): Promise<void> {
-  const lost = applied.filter((a) => !inserted.has(recordedKey(a.request.accountId, a.request.key)));
-  if (lost.length === 0) return;
-  const recorded = await deps.ledger.recorded(lost.map((a) => a.request));
-  for (const a of lost) {
-    const twin = recorded.get(recordedKey(a.request.accountId, a.request.key));
-    const index = requests.indexOf(a.request);
-    outcomes[index] = { status: "duplicate", recorded: twin };
-    if (twin?.seq !== a.entries[0]!.seq) {
-      deps.logger.warn(
-        { accountId: a.request.accountId, key: a.request.key },
-        "entry applied twice in Redis; restoring the account",
-      );
-      await deps.store.forget(a.request.accountId);
-    }
+  const twins = await deps.ledger.recorded(
+    [...fresh.values()]
+      .flat()
+      .map((i) => i.request)
+      .filter((r) => raced.has(recordedKey(r.accountId, r.key))),
+  );
+  const accounts = new Set<string>();
+  for (const [accountId, items] of fresh) {
+    const rest = items.filter(({ index, request }) => {
+      const id = recordedKey(accountId, request.key);
+      if (!raced.has(id)) return true;
+      outcomes[index] = { status: "duplicate", recorded: twins.get(id) };
+      accounts.add(accountId);
+      return false;
+    });
+    if (rest.length === 0) fresh.delete(accountId);
+    else fresh.set(accountId, rest);
   }
-}
-
-/** The account of a (account_id, seq) primary-key violation, if that is what err is. */
-function seqConflictAccount(err: unknown): string | undefined {
-  const e = err as { code?: string; constraint?: string; detail?: string };
-  if (e.code !== "23505" || e.constraint !== "ledger_entries_pkey") return undefined;
-  return /\(account_id, seq\)=\((.*), \d+\)/.exec(e.detail ?? "")?.[1];
+  deps.logger.warn({ accounts: [...accounts] }, "a twin writer recorded these requests first; restoring");
+  await Promise.all([...accounts].map((account) => deps.store.forget(account)));
 }

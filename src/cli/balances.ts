@@ -63,21 +63,39 @@ export function registerBalanceCommands(program: Command): void {
 
   program
     .command("reconcile")
-    .description("check every account's Redis balance against the ledger; exit 1 on drift")
-    .action(async () => {
+    .description(
+      "check every account's Redis balance against the ledger, and for changes stranded in Redis; exit 1 on either",
+    )
+    .option(
+      "--stranded-after-s <seconds>",
+      "report changes pending in Redis longer than this",
+      parse.seconds,
+      60,
+    )
+    .action(async (o: { strandedAfterS: number }) => {
+      const strandedAfterMs = o.strandedAfterS * 1000;
       const summary = await withStores(async (ctx) => {
         const drifted: AccountCheck[] = [];
+        const stranded: AccountCheck[] = [];
         let checked = 0;
         let notLoaded = 0;
         for await (const accountId of allAccounts(ctx)) {
-          const check = await checkAccount(ctx.store, ctx.ledger, accountId);
+          const check = await checkAccount(ctx.store, ctx.ledger, accountId, { strandedAfterMs });
           checked++;
           if (check.status === "not_loaded") notLoaded++;
           if (check.status === "drift") drifted.push(check);
+          if (check.status === "stranded") stranded.push(check);
         }
-        return { accounts_checked: checked, not_loaded: notLoaded, drifted: drifted.length, drift: drifted };
+        return {
+          accounts_checked: checked,
+          not_loaded: notLoaded,
+          drifted: drifted.length,
+          drift: drifted,
+          stranded: stranded.length,
+          stranded_accounts: stranded,
+        };
       });
       process.stdout.write(`${JSON.stringify(summary)}\n`);
-      if (summary.drifted > 0) process.exitCode = 1;
+      if (summary.drifted > 0 || summary.stranded > 0) process.exitCode = 1;
     });
 }

@@ -17,6 +17,12 @@ export function email(value: string): string {
   return value;
 }
 
+/** Whole seconds, 0 or more. */
+export function seconds(value: string): number {
+  if (!/^\d{1,7}$/.test(value)) throw new InvalidArgumentError("must be a whole number of seconds");
+  return Number(value);
+}
+
 export function bool(value: string): boolean {
   if (value === "true") return true;
   if (value === "false") return false;

@@ -13,10 +13,12 @@ import { RedisBalanceStore } from "../adapters/redis/balance-store.js";
 import { connectRedis } from "../adapters/redis/connection.js";
 import { faultsFromEnv } from "../balances/faults.js";
 import { checkAccount } from "../balances/reconcile.js";
+import { sweepStranded } from "../balances/stranded.js";
 import { createLogger } from "../observability/logger.js";
 import { createMetrics } from "../observability/metrics.js";
 import { OutboxPublisher } from "../pipeline/outbox.js";
 import { allTopics, createBatchHandler, topicNames } from "../pipeline/rater.js";
+import * as parse from "./parse.js";
 
 const SHUTDOWN_GRACE_MS = 30_000;
 
@@ -28,6 +30,7 @@ interface RunOptions {
   concurrency: number;
   sessionTimeoutMs: number;
   reconcileEveryS: number;
+  strandedAfterS: number;
 }
 
 /**
@@ -63,6 +66,38 @@ function sampleReconcile(s: {
       .catch((err: unknown) => s.logger.warn({ err }, "sampled reconcile failed"))
       .finally(() => (running = false));
   }, s.intervalMs);
+  timer.unref();
+  return timer;
+}
+
+/**
+ * Finishes or undoes balance changes stranded in Redis (balances/stranded.ts), checking
+ * twice per bound. Several raters may sweep at once: each step is safe to repeat.
+ */
+function sweepStrandedEvery(s: {
+  store: RedisBalanceStore;
+  ledger: PostgresLedger;
+  logger: ReturnType<typeof createLogger>;
+  metrics: ReturnType<typeof createMetrics>;
+  afterMs: number;
+}): NodeJS.Timeout {
+  let running = false;
+  const timer = setInterval(
+    () => {
+      if (running) return;
+      running = true;
+      sweepStranded(s, { olderThanMs: s.afterMs })
+        .then(({ finished, undone }) => {
+          s.metrics.strandedUndone.inc({ outcome: "finished" }, finished);
+          s.metrics.strandedUndone.inc({ outcome: "undone" }, undone);
+        })
+        .catch((err: unknown) =>
+          s.logger.warn({ err }, "sweep of stranded balance changes failed; will retry"),
+        )
+        .finally(() => (running = false));
+    },
+    Math.max(1_000, s.afterMs / 2),
+  );
   timer.unref();
   return timer;
 }
@@ -103,6 +138,12 @@ export function registerRunCommand(program: Command): void {
       "--reconcile-every-s <s>",
       "how often to reconcile a sample of recently debited accounts",
       (v) => Number(v),
+      60,
+    )
+    .option(
+      "--stranded-after-s <s>",
+      "undo (or finish) balance changes another writer left in Redis without a ledger entry for this long",
+      parse.seconds,
       60,
     )
     .action(async (options: RunOptions) => {
@@ -152,6 +193,13 @@ async function runRater(options: RunOptions): Promise<void> {
     metrics,
     logger,
     intervalMs: options.reconcileEveryS * 1000,
+  });
+  const stranded = sweepStrandedEvery({
+    store,
+    ledger,
+    logger,
+    metrics,
+    afterMs: options.strandedAfterS * 1000,
   });
   const handler = createBatchHandler({
     touched,
@@ -229,6 +277,7 @@ async function runRater(options: RunOptions): Promise<void> {
 
   // kafkajs waits for the batch in flight (which commits) before leaving the group.
   clearInterval(sampler);
+  clearInterval(stranded);
   await consumer.disconnect();
   await outbox.stop();
   await watcher.stop();

@@ -74,6 +74,18 @@ export function createMetrics(registry: Registry, options: { defaultMetrics?: bo
       labelNames: ["dependency"] as const,
       registers: [registry],
     }),
+    bugs: new Counter({
+      name: "ratestream_bugs_total",
+      help: "Programming errors (TypeError, RangeError …) met while handling records: retried with backoff, never dead-lettered; each one alerts.",
+      labelNames: ["where"] as const,
+      registers: [registry],
+    }),
+    strandedUndone: new Counter({
+      name: "ratestream_stranded_entries_total",
+      help: "Balance changes found left in Redis's pending results past the bound by a writer that failed: finished (the ledger had them) or undone (it did not).",
+      labelNames: ["outcome"] as const,
+      registers: [registry],
+    }),
   };
 }
 

@@ -1,12 +1,15 @@
 /**
  * Publishes balance events from the outbox table: right after a batch records them,
  * and from a periodic sweep for any left unpublished by a crash. At least once:
- * an event is marked published only after Kafka acknowledged it.
+ * an event is marked published only after Kafka acknowledged it. In ledger order:
+ * `position` is assigned as the ledger inserts them, and one send keeps an account's
+ * events in order on its partition.
  */
 import type pg from "pg";
 import type { KafkaProducer } from "../adapters/kafka/types.js";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
+import { jsonMicros } from "../core/money.js";
 import { balanceEventMessage, type BalanceEventMessage } from "./messages.js";
 
 interface EventRow {
@@ -41,7 +44,7 @@ export class OutboxPublisher {
   async publish(eventIds: string[]): Promise<void> {
     if (eventIds.length === 0) return;
     const { rows } = await this.pool.query<EventRow>(
-      `${SELECT} where event_id = any($1::text[]) and published_at is null order by occurred_at, event_id`,
+      `${SELECT} where event_id = any($1::text[]) and published_at is null order by position`,
       [eventIds],
     );
     await this.send(rows);
@@ -51,7 +54,7 @@ export class OutboxPublisher {
   async sweep(olderThanMs = 5_000, limit = 1_000): Promise<number> {
     const { rows } = await this.pool.query<EventRow>(
       `${SELECT} where published_at is null and occurred_at < now() - make_interval(secs => $1)
-        order by occurred_at, event_id limit $2`,
+        order by position limit $2`,
       [olderThanMs / 1000, limit],
     );
     await this.send(rows);
@@ -88,9 +91,9 @@ export class OutboxPublisher {
       event_id: r.event_id,
       type: r.type,
       account_id: r.account_id,
-      balance_micros: Number(r.balance_micros),
+      balance_micros: jsonMicros(BigInt(r.balance_micros)),
       currency: r.currency,
-      amount_micros: r.amount_micros === null ? null : Number(r.amount_micros),
+      amount_micros: r.amount_micros === null ? null : jsonMicros(BigInt(r.amount_micros)),
       occurred_at: r.occurred_at.toISOString().slice(0, 19) + "Z",
       cause: r.cause,
       ...(r.reason === null ? {} : { reason: r.reason }),

@@ -8,9 +8,10 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Cdr } from "../core/cdr.js";
+import { jsonMicros } from "../core/money.js";
 import { rateCdr } from "../core/rating/rate.js";
 import type { RateTable } from "../core/rating/rate-table.js";
-import { RatestreamError } from "../errors.js";
+import { isBug, RatestreamError, RecordRefusedError } from "../errors.js";
 import type { AvroRegistry } from "../adapters/registry/avro.js";
 import type {
   Batch,
@@ -20,7 +21,7 @@ import type {
   OutgoingMessage,
 } from "../adapters/kafka/types.js";
 import type { Faults } from "../balances/faults.js";
-import { balanceEventId } from "../balances/event-id.js";
+import { eventIdOf } from "../balances/event-id.js";
 import type { EntryRequest } from "../balances/types.js";
 import { applyEntries, type WritePathDeps } from "../balances/write-path.js";
 import type { Logger } from "../observability/logger.js";
@@ -78,27 +79,7 @@ export function createBatchHandler(deps: RaterDeps): BatchHandler {
   return async (batch, controls) => {
     const stopTimer = deps.metrics.kafkaBatchSeconds.startTimer({ topic: batch.topic });
     deps.metrics.kafkaMessagesConsumed.inc({ topic: batch.topic }, batch.messages.length);
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await processBatch(deps, batch);
-        break;
-      } catch (err) {
-        if (err instanceof RatestreamError && !err.retryable) throw err;
-        deps.metrics.dependencyErrors.inc({ dependency: dependencyOf(err) });
-        deps.logger.error(
-          {
-            err,
-            topic: batch.topic,
-            partition: batch.partition,
-            firstOffset: batch.messages[0]?.offset,
-            attempt,
-          },
-          "batch failed on a dependency; retrying (nothing dead-lettered, nothing committed)",
-        );
-        if (deps.stopping() || controls.isStale()) throw err;
-        await backoff(attempt, controls);
-      }
-    }
+    await handleBatch(deps, batch, controls);
     const last = batch.messages.at(-1)!;
     deps.metrics.consumerLag.set(
       { topic: batch.topic, partition: String(batch.partition) },
@@ -106,6 +87,71 @@ export function createBatchHandler(deps: RaterDeps): BatchHandler {
     );
     stopTimer();
   };
+}
+
+/**
+ * Processes a batch until it is done. A dependency failure (or a bug) is retried with
+ * backoff; a record a server refuses for its content is found by halving the batch and
+ * dead-lettered, and the records around it are rated.
+ */
+async function handleBatch(deps: RaterDeps, batch: Batch, controls: BatchControls): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await processBatch(deps, batch);
+      return;
+    } catch (err) {
+      if (err instanceof RecordRefusedError) return isolateRefused(deps, batch, controls, err);
+      if (err instanceof RatestreamError && !err.retryable) throw err;
+      const where = {
+        err,
+        topic: batch.topic,
+        partition: batch.partition,
+        firstOffset: batch.messages[0]?.offset,
+        attempt,
+      };
+      if (isBug(err)) {
+        // Never dead-letter a good record for our own mistake, never retry it quietly.
+        deps.metrics.bugs.inc({ where: "rater" });
+        deps.logger.fatal(where, "bug while rating a batch; retrying with backoff until a fix is deployed");
+      } else {
+        deps.metrics.dependencyErrors.inc({ dependency: dependencyOf(err) });
+        deps.logger.error(
+          where,
+          "batch failed on a dependency; retrying (nothing dead-lettered, nothing committed)",
+        );
+      }
+      if (deps.stopping() || controls.isStale()) throw err;
+      await backoff(attempt, controls);
+    }
+  }
+}
+
+async function isolateRefused(
+  deps: RaterDeps,
+  batch: Batch,
+  controls: BatchControls,
+  err: RecordRefusedError,
+): Promise<void> {
+  if (batch.messages.length > 1) {
+    const half = Math.ceil(batch.messages.length / 2);
+    await handleBatch(deps, { ...batch, messages: batch.messages.slice(0, half) }, controls);
+    await handleBatch(deps, { ...batch, messages: batch.messages.slice(half) }, controls);
+    return;
+  }
+  const message = batch.messages[0]!;
+  deps.metrics.cdrsRejected.inc({ code: "invalid_cdr" });
+  deps.logger.warn(
+    { code: "invalid_cdr", reason: err.message, partition: batch.partition, offset: message.offset },
+    "record refused by the ledger; dead-lettered",
+  );
+  await deps.producer.send(deps.topics.deadLetters, [
+    deadLetterMessage(
+      message,
+      { topic: batch.topic, partition: batch.partition },
+      "invalid_cdr",
+      err.message,
+    ),
+  ]);
 }
 
 async function backoff(attempt: number, controls: BatchControls): Promise<void> {
@@ -174,7 +220,7 @@ async function processBatch(deps: RaterDeps, batch: Batch): Promise<void> {
     }
     const outcome = rateCdr(table, decoded.cdr);
     if (!outcome.ok) {
-      reject(index, "no_rate", outcome.message, decoded.cdr);
+      reject(index, outcome.code, outcome.message, decoded.cdr);
       continue;
     }
     accepted.push({ index, cdr: decoded.cdr, rating: ratingFields(outcome) });
@@ -203,12 +249,14 @@ async function processBatch(deps: RaterDeps, batch: Batch): Promise<void> {
     const { index, cdr, rating } = accepted[i]!;
     if (outcome.status === "unknown_account") {
       reject(index, "unknown_account", `no account "${cdr.account_id}"`, cdr);
+    } else if (outcome.status === "refused") {
+      reject(index, "invalid_cdr", "the charge would take the balance past ±(2^53 − 1) micros", cdr);
     } else if (outcome.status === "applied") {
       if (deps.touched && deps.touched.size < 10_000) deps.touched.add(cdr.account_id);
       rated.push(ratedCdrMessage(cdr, rating));
       deps.metrics.cdrsRated.inc();
       deps.metrics.debitedMicros.inc(rating.charge_micros);
-      for (const e of outcome.applied.events) eventIds.push(balanceEventId(e.type, e.accountId, e.cause));
+      for (const e of outcome.applied.events) eventIds.push(eventIdOf(e));
     } else {
       // Already recorded: publish again (at least once) as the ledger priced it, which may
       // differ from today's deck. A redelivery may also have left its events unpublished.
@@ -233,7 +281,7 @@ function recordedRating(
   const d = recorded?.details;
   if (!recorded || !d) return undefined;
   return {
-    charge_micros: Number(-recorded.amountMicros),
+    charge_micros: jsonMicros(-recorded.amountMicros),
     billed_seconds: Number(d.billed_seconds),
     prefix: String(d.prefix),
     rate_version: recorded.rateVersion,

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Counter, type Registry } from "prom-client";
 import type { BatchControls, BatchHandler, KafkaClient } from "../adapters/kafka/types.js";
 import { startOpsServer, type ReadinessCheck } from "../adapters/http/ops-server.js";
-import { RatestreamError } from "../errors.js";
+import { isBug, RatestreamError } from "../errors.js";
 import type { Logger } from "../observability/logger.js";
 import { createMetrics, type Metrics } from "../observability/metrics.js";
 import type { BalanceEventMessage } from "../pipeline/messages.js";
@@ -89,11 +89,19 @@ export function createEventBatchHandler(deps: EventBatchHandlerDeps): BatchHandl
             deps.logger.error({ err, event }, "event could not be handled; moving on");
             break;
           }
-          deps.metrics.common.dependencyErrors.inc({ dependency: dependencyOf(err) });
-          deps.logger.warn(
-            { err, eventId: event.event_id, attempt },
-            "event failed on a dependency; retrying",
-          );
+          if (isBug(err)) {
+            deps.metrics.common.bugs.inc({ where: "worker" });
+            deps.logger.fatal(
+              { err, eventId: event.event_id, attempt },
+              "bug while handling an event; retrying",
+            );
+          } else {
+            deps.metrics.common.dependencyErrors.inc({ dependency: dependencyOf(err) });
+            deps.logger.warn(
+              { err, eventId: event.event_id, attempt },
+              "event failed on a dependency; retrying",
+            );
+          }
           if (deps.stopping() || controls.isStale()) throw err;
           await backoff(attempt, controls);
         }

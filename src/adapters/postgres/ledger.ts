@@ -2,10 +2,13 @@
  * Ledger on Postgres: the durable record. Entries, the events they cause and the
  * invoices of offline reloads go in one transaction, each a single multi-row insert
  * over unnest()ed arrays; (account_id, idempotency_key) makes recording idempotent.
+ * If any entry turns out to be recorded already (a twin writer got there first), the
+ * whole transaction is rolled back: none of a duplicate's effects are recorded.
  */
 import type pg from "pg";
-import { balanceEventId, invoiceId } from "../../balances/event-id.js";
-import { recordedKey, type Ledger, type RecordedEntry } from "../../balances/ports.js";
+import { eventIdOf, invoiceId } from "../../balances/event-id.js";
+import { recordedKey, type Ledger, type RecordedEntry, type RecordResult } from "../../balances/ports.js";
+import { RecordRefusedError, SequenceConflictError } from "../../errors.js";
 import type { AccountSnapshot, Applied, BalanceEventDraft } from "../../balances/types.js";
 
 const INSERT_ENTRIES = `
@@ -21,13 +24,16 @@ const INSERT_ENTRIES = `
   on conflict (account_id, idempotency_key) do nothing
   returning account_id, idempotency_key`;
 
+// Inserted in the order given (ledger order), so each event's position follows it.
+
 const INSERT_EVENTS = `
   insert into balance_events (event_id, account_id, type, balance_micros, amount_micros, currency, cause,
     reason, occurred_at)
   select v.event_id, v.account_id, v.type, v.balance, v.amount, a.currency, v.cause, v.reason, $8
   from unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::text[])
-    as v(event_id, account_id, type, balance, amount, cause, reason)
+    with ordinality as v(event_id, account_id, type, balance, amount, cause, reason, ord)
   join accounts a using (account_id)
+  order by v.ord
   on conflict (event_id) do nothing`;
 
 const INSERT_INVOICES = `
@@ -74,7 +80,7 @@ export class PostgresLedger implements Ledger {
     return found;
   }
 
-  async record(applied: Applied[], occurredAt: Date): Promise<Set<string>> {
+  async record(applied: Applied[], occurredAt: Date): Promise<RecordResult> {
     const e = { account: [] as string[], seq: [] as string[], key: [] as string[], kind: [] as string[] };
     const amount: string[] = [];
     const after: string[] = [];
@@ -114,7 +120,7 @@ export class PostgresLedger implements Ledger {
         }
       });
       for (const event of events) {
-        ev.id.push(balanceEventId(event.type, event.accountId, event.cause));
+        ev.id.push(eventIdOf(event));
         ev.account.push(event.accountId);
         ev.type.push(event.type);
         ev.balance.push(event.balanceMicros.toString());
@@ -127,7 +133,7 @@ export class PostgresLedger implements Ledger {
     const client = await this.pool.connect();
     try {
       await client.query("begin");
-      const inserted = await client.query<{ account_id: string; idempotency_key: string }>(INSERT_ENTRIES, [
+      const { rows } = await client.query<{ account_id: string; idempotency_key: string }>(INSERT_ENTRIES, [
         e.account,
         e.seq,
         e.key,
@@ -140,6 +146,16 @@ export class PostgresLedger implements Ledger {
         details,
         occurredAt,
       ]);
+      if (rows.length < e.key.length) {
+        const inserted = new Set(rows.map((r) => recordedKey(r.account_id, r.idempotency_key)));
+        const raced = new Set(
+          applied
+            .filter(({ entries }) => entries.some((x) => !inserted.has(recordedKey(x.accountId, x.key))))
+            .map(({ request }) => recordedKey(request.accountId, request.key)),
+        );
+        await client.query("rollback");
+        return { status: "raced", keys: raced };
+      }
       if (ev.id.length > 0) {
         await client.query(INSERT_EVENTS, [
           ev.id,
@@ -156,10 +172,10 @@ export class PostgresLedger implements Ledger {
         await client.query(INSERT_INVOICES, [inv.id, inv.account, inv.amount, inv.cause, occurredAt]);
       }
       await client.query("commit");
-      return new Set(inserted.rows.map((r) => recordedKey(r.account_id, r.idempotency_key)));
+      return { status: "recorded" };
     } catch (err) {
       await client.query("rollback").catch(() => undefined);
-      throw err;
+      throw refusalOf(err);
     } finally {
       client.release();
     }
@@ -182,7 +198,7 @@ export class PostgresLedger implements Ledger {
   }
 
   async recordEvents(events: BalanceEventDraft[], occurredAt: Date): Promise<string[]> {
-    const ids = events.map((e) => balanceEventId(e.type, e.accountId, e.cause));
+    const ids = events.map(eventIdOf);
     await this.pool.query(INSERT_EVENTS, [
       ids,
       events.map((e) => e.accountId),
@@ -267,4 +283,24 @@ export function settingsOf(row: AccountRow): AccountSnapshot["settings"] {
     offlineThresholdMicros: big(row.offline_threshold_micros),
     offlineMonthlyMaxMicros: big(row.offline_monthly_max_micros),
   };
+}
+
+/**
+ * What a failed ledger write means, from Postgres's SQLSTATE: a seq another writer took
+ * (retry after a restore), a record Postgres refuses for its content (class 22 data
+ * exception, class 23 constraint: the record's fault), or anything else as it is
+ * (a connection lost, the server away: retry).
+ */
+function refusalOf(err: unknown): unknown {
+  const e = err as { code?: unknown; constraint?: string; detail?: string; message?: string };
+  if (typeof e.code !== "string") return err;
+  if (e.code === "23505" && e.constraint === "ledger_entries_pkey") {
+    const account = /\(account_id, seq\)=\((.*), \d+\)/.exec(e.detail ?? "")?.[1];
+    if (account !== undefined) return new SequenceConflictError(account, { cause: err });
+  }
+  if (e.code.startsWith("22") || e.code.startsWith("23")) {
+    const constraint = e.constraint ? ` (constraint ${e.constraint})` : "";
+    return new RecordRefusedError(`the ledger refused the entry: ${e.message}${constraint}`, { cause: err });
+  }
+  return err;
 }

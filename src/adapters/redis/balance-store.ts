@@ -10,8 +10,9 @@ import type {
   Applied,
   BalanceEventType,
   EntryRequest,
+  Refused,
 } from "../../balances/types.js";
-import { accountKeys, allAccountKeys } from "./keys.js";
+import { accountKeys, allAccountKeys, PENDING_KEY_PATTERN, accountOfPendingKey } from "./keys.js";
 import { defineBalanceScripts, type ScriptedRedis } from "./scripts.js";
 
 const MISSING = -1;
@@ -54,7 +55,7 @@ export class RedisBalanceStore implements BalanceStore {
   async apply(
     byAccount: Map<string, EntryRequest[]>,
     month: string,
-  ): Promise<Map<string, Applied[] | "missing">> {
+  ): Promise<Map<string, (Applied | Refused)[] | "missing">> {
     const calls = scriptCalls([...byAccount], this.redis.isCluster).map(async (accounts) => {
       const keys: string[] = [];
       const args: string[] = [month];
@@ -62,13 +63,15 @@ export class RedisBalanceStore implements BalanceStore {
         const { state, pending } = accountKeys(accountId);
         keys.push(state, pending);
         args.push(String(requests.length));
-        for (const r of requests) args.push(r.key, r.amountMicros.toString(), r.kind);
+        for (const r of requests) {
+          args.push(r.key, r.amountMicros.toString(), r.kind, r.floorMicros?.toString() ?? "");
+        }
       }
       const replies =
         accounts.length === 1
           ? await this.redis.rs1_apply_one(keys[0]!, keys[1]!, args)
           : await this.redis.rs1_apply(keys.length, keys, args);
-      return accounts.map(([accountId, requests], a): [string, Applied[] | "missing"] => {
+      return accounts.map(([accountId, requests], a): [string, (Applied | Refused)[] | "missing"] => {
         const reply = replies[a]!;
         if (reply === MISSING) return [accountId, "missing"];
         const results = reply as string[];
@@ -121,13 +124,12 @@ export class RedisBalanceStore implements BalanceStore {
     const unconfirmed: StoreSnapshot["unconfirmed"] = [];
     for (let i = 0; i < pending.length; i += 2) {
       const key = pending[i]!;
-      const entries = pending[i + 1]!.split("|")[0]!
-        .split(";")
-        .map((triple) => {
-          const [seq, before, after] = triple.split(",").map(BigInt) as [bigint, bigint, bigint];
-          return { seq, amountMicros: after - before };
-        });
-      unconfirmed.push({ key, entries });
+      const [booked, , appliedAt] = pending[i + 1]!.split("|") as [string, string, string | undefined];
+      const entries = booked.split(";").map((triple) => {
+        const [seq, before, after] = triple.split(",").map(BigInt) as [bigint, bigint, bigint];
+        return { seq, amountMicros: after - before };
+      });
+      unconfirmed.push({ key, entries, appliedAtMs: Number(appliedAt ?? 0) });
     }
     return { balanceMicros: BigInt(balance!), seq: BigInt(seq!), unconfirmed };
   }
@@ -138,6 +140,25 @@ export class RedisBalanceStore implements BalanceStore {
 
   async forget(accountId: string): Promise<void> {
     await this.redis.del(...allAccountKeys(accountId));
+  }
+
+  async forgetIfPending(accountId: string, keys: string[]): Promise<boolean> {
+    const { state, pending } = accountKeys(accountId);
+    return (await this.redis.rs1_forget(state, pending, ...keys)) === 1;
+  }
+
+  async pendingAccounts(): Promise<string[]> {
+    const nodes = this.redis.isCluster ? (this.redis as Cluster).nodes("master") : [this.redis as Redis];
+    const accounts: string[] = [];
+    for (const node of nodes) {
+      let cursor = "0";
+      do {
+        const [next, keys] = await node.scan(cursor, "MATCH", PENDING_KEY_PATTERN, "COUNT", 1_000);
+        cursor = next;
+        for (const key of keys) accounts.push(accountOfPendingKey(key));
+      } while (cursor !== "0");
+    }
+    return accounts;
   }
 }
 
@@ -165,11 +186,15 @@ function settingsFields(s: AccountSettings): string[] {
 }
 
 /** Decodes apply-2n.lua's compact result for one request (see the script's header). */
-function parseApplied(accountId: string, request: EntryRequest, encoded: string): Applied {
+function parseApplied(accountId: string, request: EntryRequest, encoded: string): Applied | Refused {
+  if (encoded === "!range") return { request, refused: "range" };
+  if (encoded === "!floor") return { request, refused: "floor" };
   const [booked, events] = encoded.split("|") as [string, string];
   const entries = booked.split(";").map((triple, n) => {
     const [seq, before, after] = triple.split(",").map(BigInt) as [bigint, bigint, bigint];
-    const key = n === 0 ? request.key : `reload:${request.cause}:${n}`;
+    // A reload's key derives from the request's key, unique per account, never from its
+    // cause (a call "X" and an adjustment referenced "X" set off two reloads).
+    const key = n === 0 ? request.key : `reload:${request.key}:${n}`;
     return {
       accountId,
       seq,
@@ -181,10 +206,12 @@ function parseApplied(accountId: string, request: EntryRequest, encoded: string)
       cause: n === 0 ? request.cause : key,
     };
   });
-  const causeOf = (ref: string): string => {
-    if (ref.startsWith("m")) return ref.slice(1);
-    if (ref.startsWith("o")) return `offline:${ref.slice(1)}`;
-    return entries[Number(ref)]!.cause;
+  // An event's cause as consumers read it, and its origin, unique per account, for its id.
+  const causeOf = (ref: string): { cause: string; origin: string } => {
+    if (ref.startsWith("m")) return { cause: ref.slice(1), origin: ref.slice(1) };
+    if (ref.startsWith("o")) return { cause: `offline:${ref.slice(1)}`, origin: `offline:${ref.slice(1)}` };
+    const entry = entries[Number(ref)]!;
+    return { cause: entry.cause, origin: entry.key };
   };
   const announced = request.announces
     ? [
@@ -194,6 +221,7 @@ function parseApplied(accountId: string, request: EntryRequest, encoded: string)
           balanceMicros: entries[0]!.afterMicros,
           amountMicros: request.amountMicros,
           cause: request.cause,
+          origin: request.key,
         },
       ]
     : [];
@@ -211,7 +239,7 @@ function parseApplied(accountId: string, request: EntryRequest, encoded: string)
               accountId,
               balanceMicros: BigInt(balance),
               amountMicros: amount === "" ? null : BigInt(amount),
-              cause: causeOf(ref),
+              ...causeOf(ref),
             };
           })),
     ],

@@ -18,3 +18,10 @@ export function allAccountKeys(accountId: string): string[] {
   const keys = accountKeys(accountId);
   return [keys.state, keys.pending];
 }
+
+/** Every account's unconfirmed-entries hash, for SCAN MATCH. */
+export const PENDING_KEY_PATTERN = "rs1:{*}:pending";
+
+export function accountOfPendingKey(key: string): string {
+  return key.slice("rs1:{".length, -"}:pending".length);
+}

@@ -13,6 +13,7 @@ export const SCRIPTS_VERSION = 1;
 const SCRIPT_FILES = [
   "apply-2n.lua",
   "confirm-1n.lua",
+  "forget-2.lua",
   "restore-2.lua",
   "settings-1.lua",
   "snapshot-2.lua",
@@ -25,6 +26,7 @@ export interface BalanceScripts {
   /** Many accounts: each one's pending key; each one's count and keys. */
   rs1_confirm(numberOfKeys: number, keys: string[], args: string[]): Promise<number>;
   rs1_confirm_one(pending: string, args: string[]): Promise<number>;
+  rs1_forget(state: string, pending: string, ...keys: string[]): Promise<number>;
   rs1_restore(state: string, pending: string, ...args: string[]): Promise<number>;
   rs1_settings(state: string, ...args: string[]): Promise<number>;
   rs1_snapshot(state: string, pending: string): Promise<number | (string | null)[]>;

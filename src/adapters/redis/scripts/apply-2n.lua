@@ -9,7 +9,8 @@
   KEYS[2a]    account a's unconfirmed entries rs1:{<account>}:pending  (idempotency key -> result)
   ARGV[1]     month of the request, "YYYY-MM" UTC (monthly reload limits)
   then, for each account in KEYS order:
-    N, then N times: idempotency key, amount micros (signed integer), kind
+    N, then N times: idempotency key, amount micros (signed integer), kind, floor micros
+    (empty for none: the entry is refused if it would take the balance below the floor)
 
   Returns one reply per account, in KEYS order:
     -1                   the account's state is missing (Redis restarted empty or the
@@ -23,20 +24,30 @@
                          being 0 (the entry's cause), n (the n-th reload's key),
                          "m<YYYY-MM>" (that month) or "o<YYYY-MM>" ("offline:<YYYY-MM>").
                          Numbers are integers in decimal (Lua doubles would print exponents).
+                         The pending hash stores the same string plus "|<Redis time in ms>",
+                         so entries stranded there can be told by their age.
+                         "!range" or "!floor": the entry is refused and changes nothing (the
+                         balance would leave ±(2^53 − 1), where doubles stop being exact, or
+                         go below the entry's floor).
   Thresholds (micros): low balance 5.00, block 2.00.
+  Months never go back: a writer whose clock is behind the month Redis holds counts in
+  that month, so monthly limits do not depend on which writer's clock is right.
 ]]
 local LOW = 5000000
 local BLOCK = 2000000
 local MAX_RELOADS_PER_ENTRY = 10
+local MAX_EXACT = 9007199254740991
 -- Entries per HMGET/HSET of the pending hash: within Lua's unpack limit.
 local CHUNK = 1000
 
-local month = ARGV[1]
+local requested_month = ARGV[1]
+local now = redis.call('TIME')
+local stamp = '|' .. now[1] .. string.format('%03d', math.floor(tonumber(now[2]) / 1000))
 
 -- The state of the account being applied (set by apply_account).
 local balance, seq, auto
 local auto_amount, auto_limit, off_reload, off_threshold, off_max
-local mtd_auto, mtd_off, capped_auto, capped_off, month_state_changed
+local mtd_auto, mtd_off, capped_auto, capped_off, month_state_changed, month
 -- The result being built for the current entry.
 local booked, events
 
@@ -83,7 +94,7 @@ end
 local function offline_reloads()
   local n = 0
   month_state_changed = true
-  while balance <= off_threshold and n < MAX_RELOADS_PER_ENTRY do
+  while balance <= off_threshold and n < MAX_RELOADS_PER_ENTRY and balance + off_reload <= MAX_EXACT do
     if off_max > 0 and mtd_off + off_reload > off_max then
       if capped_off ~= month then
         capped_off = month
@@ -112,6 +123,7 @@ local function load(state_key)
   auto_amount, auto_limit, off_reload, off_threshold, off_max = 0, 0, 0, 0, 0
   mtd_auto, mtd_off, capped_auto, capped_off = 0, 0, '', ''
   month_state_changed = false
+  month = requested_month
   if auto ~= 'none' then
     local g = redis.call('HMGET', state_key, 'auto_amount', 'auto_limit', 'off_reload', 'off_threshold',
       'off_max', 'mtd_month', 'mtd_auto', 'mtd_off', 'capped_auto', 'capped_off')
@@ -124,7 +136,9 @@ local function load(state_key)
     mtd_off = tonumber(g[8] or '0') or 0
     capped_auto = g[9] or ''
     capped_off = g[10] or ''
-    if g[6] ~= month then
+    if g[6] and g[6] > month then
+      month = g[6]
+    elseif g[6] ~= month then
       mtd_auto = 0
       mtd_off = 0
       month_state_changed = true
@@ -144,7 +158,7 @@ local function apply_account(state_key, pending_key, at, n)
   for from = 0, n - 1, CHUNK do
     local keys = {}
     for i = from, math.min(from + CHUNK, n) - 1 do
-      keys[#keys + 1] = ARGV[at + 3 * i]
+      keys[#keys + 1] = ARGV[at + 4 * i]
     end
     local found = redis.call('HMGET', pending_key, unpack(keys))
     for j = 1, #keys do
@@ -156,11 +170,16 @@ local function apply_account(state_key, pending_key, at, n)
   local new_results = {}
   for i = 0, n - 1 do
     local previous = stored[i + 1]
+    local amount = tonumber(ARGV[at + 1 + 4 * i])
+    local floor = tonumber(ARGV[at + 3 + 4 * i])
     if previous then
       results[i + 1] = previous
+    elseif balance + amount > MAX_EXACT or balance + amount < -MAX_EXACT then
+      results[i + 1] = '!range'
+    elseif floor and balance + amount < floor then
+      results[i + 1] = '!floor'
     else
-      local amount = tonumber(ARGV[at + 1 + 3 * i])
-      local kind = ARGV[at + 2 + 3 * i]
+      local kind = ARGV[at + 2 + 4 * i]
       booked, events = {}, {}
       local before = book(amount, '0')
       if auto == 'online' and balance <= LOW and (before > LOW or kind == 'auto_recharge' or kind == 'auto_recharge_enabled') then
@@ -170,8 +189,8 @@ local function apply_account(state_key, pending_key, at, n)
       end
       local encoded = table.concat(booked, ';') .. '|' .. table.concat(events, ';')
       results[i + 1] = encoded
-      new_results[#new_results + 1] = ARGV[at + 3 * i]
-      new_results[#new_results + 1] = encoded
+      new_results[#new_results + 1] = ARGV[at + 4 * i]
+      new_results[#new_results + 1] = encoded .. stamp
     end
   end
   for from = 1, #new_results, 2 * CHUNK do
@@ -192,6 +211,6 @@ local at = 2
 for a = 1, #KEYS / 2 do
   local n = tonumber(ARGV[at])
   replies[a] = apply_account(KEYS[2 * a - 1], KEYS[2 * a], at + 1, n)
-  at = at + 1 + 3 * n
+  at = at + 1 + 4 * n
 end
 return replies

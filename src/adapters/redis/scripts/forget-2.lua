@@ -1,0 +1,18 @@
+--[[
+  forget: drops an account's state and unconfirmed entries, so its next use restores it
+  from the ledger, but only if the given unconfirmed keys are all still there: a writer
+  that finished or undid them meanwhile is left alone.
+
+  KEYS[1]  account state hash     rs1:{<account>}:state
+  KEYS[2]  unconfirmed entries    rs1:{<account>}:pending
+  ARGV     the unconfirmed keys found stranded
+
+  Returns 1 if the account was dropped, 0 if not.
+]]
+for _, key in ipairs(ARGV) do
+  if redis.call('HEXISTS', KEYS[2], key) == 0 then
+    return 0
+  end
+end
+redis.call('DEL', KEYS[1], KEYS[2])
+return 1
