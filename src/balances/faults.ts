@@ -1,10 +1,13 @@
 /**
- * Named fault points for crash tests: RATESTREAM_FAULT=<point>[:<n>[:bug]] makes the
- * process SIGKILL itself the n-th time (default 1st) it reaches that point, so a test can
- * stop it between any two effects on purpose; with `:bug` it throws a TypeError there
- * instead, as a programming error would. Unset in production: a no-op check.
+ * Named fault points for crash tests: RATESTREAM_FAULT=<point>[:<n>[:bug|:stop]] makes
+ * the process SIGKILL itself the n-th time (default 1st) it reaches that point, so a test
+ * can stop it between any two effects on purpose; with `:bug` it throws a TypeError there
+ * instead, as a programming error would; with `:stop` it SIGSTOPs itself, so a test can
+ * make it a zombie (its partitions move on) and SIGCONT it later. Unset in production:
+ * a no-op check.
  */
 export const FAULT_POINTS = [
+  "after_dedupe",
   "after_redis",
   "after_ledger",
   "after_confirm",
@@ -30,6 +33,7 @@ export function faultsFromEnv(value: string | undefined): Faults {
     reach(reached) {
       if (reached !== point || --remaining !== 0) return;
       if (mode === "bug") throw new TypeError(`RATESTREAM_FAULT: a bug planted at ${point}`);
+      if (mode === "stop") return void process.kill(process.pid, "SIGSTOP");
       process.kill(process.pid, "SIGKILL");
     },
   };

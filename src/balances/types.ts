@@ -44,6 +44,8 @@ export interface EntryRequest {
   announces?: BalanceEventType;
   /** Refuse the entry, changing nothing, if it would take the balance below this. */
   floorMicros?: bigint;
+  /** A number purchase: the number becomes the account's in the entry's own transaction. */
+  buysNumber?: { number: string; numberType: string };
 }
 
 /** One entry as applied to the balance, in the account's order. */

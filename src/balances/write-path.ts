@@ -26,7 +26,7 @@ export type WriteOutcome =
   | { status: "duplicate"; recorded: RecordedEntry | undefined }
   | { status: "unknown_account" }
   /** Nothing changed: the balance would leave ±(2^53 − 1) micros, or go below the floor. */
-  | { status: "refused"; reason: Refused["refused"] };
+  | { status: "refused"; reason: Refused["refused"]; balanceMicros?: bigint };
 
 export interface WritePathDeps {
   store: BalanceStore;
@@ -98,6 +98,7 @@ export async function applyEntries(
     recordedByAccount.set(entry.accountId, keys);
   }
   if (recordedByAccount.size > 0) await deps.store.confirm(recordedByAccount);
+  faults.reach("after_dedupe");
 
   for (let attempt = 1; fresh.size > 0; attempt++) {
     if (attempt > MAX_ATTEMPTS) {
@@ -129,7 +130,12 @@ export async function applyEntries(
     for (const [accountId, items] of fresh) {
       results.get(accountId)!.forEach((r, i) => {
         if ("entries" in r) applied.push(r);
-        else outcomes[items[i]!.index] = { status: "refused", reason: r.refused };
+        else
+          outcomes[items[i]!.index] = {
+            status: "refused",
+            reason: r.refused,
+            balanceMicros: r.balanceMicros,
+          };
       });
     }
     let result;

@@ -359,4 +359,41 @@ describe("number purchase", () => {
     expect(results.map((r) => r.statusCode).sort()).toEqual([201, 409, 409]);
     expect(await api.rig.ledgerBalance(a.account)).toBe(3n * M);
   });
+
+  it("number purchases cannot stall every tenant: 8 at once on one account hold no pooled connection", async () => {
+    const a = await adminOf(10n * M);
+    const other = await adminOf(10n * M);
+    const started = Date.now();
+    const results = await Promise.all([
+      ...Array.from({ length: 8 }, (_, i) => buy(a, `+1415555030${i}`)),
+      api.request({ method: "GET", url: `${other.base}/balance`, key: other.key }),
+    ]);
+    // No request waited out the pool's 10-s connection timeout.
+    expect(results.map((r) => r.statusCode).filter((c) => c >= 500)).toEqual([]);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    // 1.00 each from 10.00, never below 2.00: eight fit exactly.
+    const bought = results.slice(0, 8).filter((r) => r.statusCode === 201).length;
+    expect(bought).toBe(8);
+    expect(await api.rig.ledgerBalance(a.account)).toBe(2n * M);
+  });
+
+  it("a purchase is paid if and only if the number is the customer's: a number the database refuses costs nothing", async () => {
+    const a = await adminOf(10n * M);
+    // A rule of this test's schema stands for any failure of the number's insert.
+    await api.rig.pool.query(
+      "alter table phone_numbers add constraint refuses_1415 check (number not like '+1415555099%')",
+    );
+    const res = await buy(a, "+14155550990");
+    expect(res.statusCode).toBeGreaterThanOrEqual(400);
+    expect(await api.rig.ledgerBalance(a.account)).toBe(10n * M);
+    // Redis keeps none of it: the account was dropped there, to restore from the ledger.
+    const redis = await api.rig.deps.store.snapshot(a.account);
+    expect(redis === "missing" ? 10n * M : redis.balanceMicros).toBe(10n * M);
+    const { rows } = await api.rig.pool.query("select 1 from phone_numbers where account_id = $1", [
+      a.account,
+    ]);
+    expect(rows).toEqual([]);
+    // Another number still sells, at its price.
+    expect((await buy(a, "+14155550881")).json()).toMatchObject({ balance_micros: 9_000_000 });
+  });
 });

@@ -43,6 +43,14 @@ const INSERT_INVOICES = `
   join accounts a using (account_id)
   on conflict (invoice_id) do nothing`;
 
+// A number bought is the account's in the same transaction as its payment: a taken
+// number (phone_numbers_pkey) fails both, so a purchase is paid if and only if it owns.
+const INSERT_NUMBERS = `
+  insert into phone_numbers (number, account_id, number_type, monthly_price_micros, currency, purchased_at)
+  select v.number, v.account_id, v.number_type, v.price, a.currency, $5
+  from unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) as v(number, account_id, number_type, price)
+  join accounts a using (account_id)`;
+
 export class PostgresLedger implements Ledger {
   constructor(private readonly pool: pg.Pool) {}
 
@@ -98,8 +106,20 @@ export class PostgresLedger implements Ledger {
       amount: [] as string[],
       cause: [] as string[],
     };
+    const num = {
+      number: [] as string[],
+      account: [] as string[],
+      type: [] as string[],
+      price: [] as string[],
+    };
 
     for (const { request, entries, events } of applied) {
+      if (request.buysNumber) {
+        num.number.push(request.buysNumber.number);
+        num.account.push(request.accountId);
+        num.type.push(request.buysNumber.numberType);
+        num.price.push((-request.amountMicros).toString());
+      }
       entries.forEach((entry, i) => {
         const own = i === 0; // the request's own entry; later ones are reloads it set off
         e.account.push(entry.accountId);
@@ -170,6 +190,9 @@ export class PostgresLedger implements Ledger {
       }
       if (inv.id.length > 0) {
         await client.query(INSERT_INVOICES, [inv.id, inv.account, inv.amount, inv.cause, occurredAt]);
+      }
+      if (num.number.length > 0) {
+        await client.query(INSERT_NUMBERS, [num.number, num.account, num.type, num.price, occurredAt]);
       }
       await client.query("commit");
       return { status: "recorded" };

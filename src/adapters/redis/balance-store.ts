@@ -188,7 +188,8 @@ function settingsFields(s: AccountSettings): string[] {
 /** Decodes apply-2n.lua's compact result for one request (see the script's header). */
 function parseApplied(accountId: string, request: EntryRequest, encoded: string): Applied | Refused {
   if (encoded === "!range") return { request, refused: "range" };
-  if (encoded === "!floor") return { request, refused: "floor" };
+  if (encoded.startsWith("!floor,"))
+    return { request, refused: "floor", balanceMicros: BigInt(encoded.slice(7)) };
   const [booked, events] = encoded.split("|") as [string, string];
   const entries = booked.split(";").map((triple, n) => {
     const [seq, before, after] = triple.split(",").map(BigInt) as [bigint, bigint, bigint];

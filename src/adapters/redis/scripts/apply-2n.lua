@@ -26,9 +26,9 @@
                          Numbers are integers in decimal (Lua doubles would print exponents).
                          The pending hash stores the same string plus "|<Redis time in ms>",
                          so entries stranded there can be told by their age.
-                         "!range" or "!floor": the entry is refused and changes nothing (the
-                         balance would leave ±(2^53 − 1), where doubles stop being exact, or
-                         go below the entry's floor).
+                         "!range" or "!floor,<balance>": the entry is refused and changes
+                         nothing (the balance would leave ±(2^53 − 1), where doubles stop
+                         being exact, or go below the entry's floor).
   Thresholds (micros): low balance 5.00, block 2.00.
   Months never go back: a writer whose clock is behind the month Redis holds counts in
   that month, so monthly limits do not depend on which writer's clock is right.
@@ -177,7 +177,7 @@ local function apply_account(state_key, pending_key, at, n)
     elseif balance + amount > MAX_EXACT or balance + amount < -MAX_EXACT then
       results[i + 1] = '!range'
     elseif floor and balance + amount < floor then
-      results[i + 1] = '!floor'
+      results[i + 1] = '!floor,' .. num(balance)
     else
       local kind = ARGV[at + 2 + 4 * i]
       booked, events = {}, {}
