@@ -10,6 +10,10 @@ export function authorizeRoutes(app: FastifyInstance, deps: ApiDeps): void {
     "/v1/accounts/:id/authorize",
     guarded(["switch"], {
       summary: "may a call start, and for how long",
+      description:
+        "Prices one call as rating will, without surcharges: features (recording, conference …) are not known " +
+        "before the call and are charged on its CDR, so a call with features can end below the answer's " +
+        "limit. It holds nothing: concurrent calls of one account are each allowed the same credit.",
       params: ACCOUNT_PARAMS,
       querystring: {
         type: "object",
