@@ -23,7 +23,10 @@ export type ChargeOutcome =
   | { status: "requires_action"; paymentIntentId: string | null; reason: string };
 
 export interface CardPayments {
-  /** The customer to save cards on, created once per account. */
+  /**
+   * The customer to save cards on, created once per account: an existing customer of the
+   * account is found first, so a retry after the idempotency key expired creates none.
+   */
   createCustomer(accountId: string, email: string): Promise<string>;
   /** Attaches a payment method to the customer and makes it the default. */
   savePaymentMethod(customerId: string, paymentMethodId: string): Promise<void>;

@@ -231,6 +231,38 @@ describe("manual recharge", () => {
   });
 });
 
+describe("card charged and never credited (issue 13, defect 5)", () => {
+  // A rig of its own: the faults set on its Stripe fake reach no other test.
+  let stuck: ApiRig;
+  beforeAll(async () => {
+    stuck = await apiRig(scope);
+  });
+
+  it("a Stripe customer created twice when a retry comes after the idempotency key expired", async () => {
+    const account = await stuck.account(0n);
+    const key = await stuck.key("admin", account);
+    const save = () =>
+      stuck.request({
+        method: "PUT",
+        url: `/v1/accounts/${account}/payment-method`,
+        key,
+        payload: { stripe_payment_method: "pm_card_visa" },
+      });
+    // Stripe creates the customer but the answer is lost (twice: the SDK retries a
+    // dropped connection once, and that answer is lost too).
+    stuck.stripe.fault({ kind: "lose_response", method: "POST", path: "/v1/customers", times: 2 });
+    expect((await save()).statusCode).toBe(503);
+    expect(stuck.stripe.customersOf(account)).toHaveLength(1);
+
+    stuck.stripe.forgetIdempotencyKeys();
+    const saved = await save();
+    expect(saved.statusCode, saved.body).toBe(200);
+    expect(stuck.stripe.customersOf(account)).toHaveLength(1);
+    const [customer] = stuck.stripe.customersOf(account);
+    expect(saved.json()).toMatchObject({ stripe_customer_id: customer!.id });
+  });
+});
+
 describe("auto-recharge settings", () => {
   const put = (a: { key: string; base: string }, body: object) =>
     api.request({ method: "PUT", url: `${a.base}/auto-recharge`, key: a.key, payload: body });

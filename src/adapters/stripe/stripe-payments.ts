@@ -37,6 +37,14 @@ class StripePayments implements CardPayments {
   constructor(private readonly stripe: Stripe) {}
 
   async createCustomer(accountId: string, email: string): Promise<string> {
+    // Within 24 hours the idempotency key below returns the first customer; after that
+    // a search by metadata finds it. Search lags writes (under a minute normally, up to
+    // an hour during an outage), far less than the key's 24 hours. The oldest one wins.
+    const found = await this.call(() =>
+      this.stripe.customers.search({ query: `metadata['account_id']:'${quoted(accountId)}'`, limit: 100 }),
+    );
+    const existing = found.data.sort((a, b) => a.created - b.created)[0];
+    if (existing) return existing.id;
     const customer = await this.call(() =>
       this.stripe.customers.create(
         { email, metadata: { account_id: accountId } },
@@ -112,6 +120,11 @@ class StripePayments implements CardPayments {
       throw asDependencyError(err);
     }
   }
+}
+
+/** A value inside '…' in Stripe's search query language. */
+function quoted(value: string): string {
+  return value.replace(/[\\']/g, (c) => `\\${c}`);
 }
 
 /**
