@@ -26,7 +26,8 @@
  *                  without answering (the client sees ECONNRESET: a lost response)
  *   hang           does the work and saves its answer, but never answers (the client
  *                  times out)
- *   slow           waits `delayMs` before doing the work, then answers normally
+ *   slow           waits `delayMs` (or until `until` settles) before doing the work,
+ *                  then answers normally
  * `failNext(n)` is `unavailable` for the next n requests.
  */
 import { randomBytes } from "node:crypto";
@@ -66,8 +67,10 @@ export interface Fault {
   path?: string | RegExp;
   /** How many matching requests it hits (default 1; Infinity until cleared). */
   times?: number;
-  /** `slow`: how long to wait before doing the work. */
+  /** `slow`: how long to wait before doing the work … */
   delayMs?: number;
+  /** … or until this settles (a test's gate), instead. */
+  until?: Promise<unknown>;
 }
 
 interface Answer {
@@ -195,7 +198,10 @@ export class StripeFake {
     } else {
       if (idempotencyKey) this.running.add(idempotencyKey);
       try {
-        if (fault?.kind === "slow") await new Promise((r) => setTimeout(r, fault.delayMs ?? 1_000));
+        if (fault?.kind === "slow") {
+          await (fault.until?.catch(() => undefined) ??
+            new Promise((r) => setTimeout(r, fault.delayMs ?? 1_000)));
+        }
         answer = this.route(
           method,
           path,
