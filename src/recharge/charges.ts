@@ -24,12 +24,14 @@
  *    recharge:<payment intent>, so crediting it again (a retry, the resolver, a
  *    redelivered event) changes nothing.
  *
- * The resolver (resolvePendingCharges) takes every pending charge no one has touched
- * for a lease and asks Stripe about it.
+ * The resolver (resolvePendingCharges, run periodically by the recharge-worker) takes
+ * every pending charge no one has touched for a lease and asks Stripe about it.
  */
 import type pg from "pg";
+import { Counter, Gauge, type Registry } from "prom-client";
 import { getAccount } from "../adapters/postgres/accounts.js";
 import {
+  countPendingCharges,
   markSending,
   recordPaymentIntent,
   settleFailed,
@@ -64,6 +66,7 @@ export interface ChargeDeps {
   /** The time entries are booked at (monthly limits count by it); tests move it. */
   now?: () => Date;
   logger?: Logger;
+  metrics?: ChargeMetrics;
 }
 
 /** A manual recharge's HTTP answer, replayed for its Idempotency-Key. */
@@ -370,6 +373,7 @@ export async function resolvePendingCharges(
     }
     if (resolution.status === "succeeded" || resolution.status === "failed") {
       summary[resolution.status]++;
+      deps.metrics?.resolved.inc({ outcome: resolution.status, purpose: charge.purpose });
       deps.logger?.info(
         { chargeKey: charge.charge_key, accountId: charge.account_id, outcome: resolution.status },
         "resolved a pending card charge by asking the payment provider",
@@ -379,4 +383,36 @@ export async function resolvePendingCharges(
     }
   }
   return summary;
+}
+
+export interface ChargeMetrics {
+  resolved: Counter<"outcome" | "purpose">;
+}
+
+/** Pending charges (a gauge read from Postgres at each scrape) and the resolver's work. */
+export function createChargeMetrics(registry: Registry, pool: pg.Pool): ChargeMetrics {
+  new Gauge({
+    name: "ratestream_card_charges_pending",
+    help: "Card charges whose outcome is not settled yet (the resolver asks Stripe about them).",
+    registers: [registry],
+    async collect() {
+      this.set((await countPendingCharges(pool).catch(() => ({ pending: NaN }))).pending);
+    },
+  });
+  new Gauge({
+    name: "ratestream_card_charges_pending_oldest_seconds",
+    help: "Age of the oldest card charge not settled yet (0 when none).",
+    registers: [registry],
+    async collect() {
+      this.set((await countPendingCharges(pool).catch(() => ({ oldestSeconds: NaN }))).oldestSeconds);
+    },
+  });
+  return {
+    resolved: new Counter({
+      name: "ratestream_card_charges_resolved_total",
+      help: "Pending card charges the resolver settled by asking Stripe, by outcome and purpose.",
+      labelNames: ["outcome", "purpose"],
+      registers: [registry],
+    }),
+  };
 }

@@ -11,9 +11,11 @@ import type { BalanceEventMessage } from "../../src/pipeline/messages.js";
 import { handleAutoRechargeRequest, type AutoRechargeDeps } from "../../src/recharge/auto-recharge.js";
 import { resolvePendingCharges } from "../../src/recharge/charges.js";
 import { renewDueNumbers } from "../../src/recharge/number-renewal.js";
+import { RatestreamError } from "../../src/errors.js";
 import { StripeFake } from "../../src/tools/stripe-fake.js";
+import { apiRig } from "../support/api.js";
 import { balanceRig, call, credit, type BalanceRig } from "../support/balances.js";
-import { eventually, startCommand, waitReady } from "../support/rater.js";
+import { eventually, metric, startCommand, waitReady } from "../support/rater.js";
 import { Scope, uniqueName } from "../support/services.js";
 
 const USD = (units: number) => BigInt(Math.round(units * 100)) * 10_000n;
@@ -323,6 +325,78 @@ describe("card charged and never credited (issue 13, defect 5)", () => {
     expect(await rig.ledgerBalance(id)).toBe(USD(29));
     expect(await recharged(id)).toBe(1);
     expect(await types(id)).not.toContain("recharge_failed");
+  });
+
+  it("a lost answer on a manual recharge without Idempotency-Key, and a credit that failed after Stripe answered, are credited once by the recharge-worker", async () => {
+    const api = await apiRig(scope);
+    const withCard = async () => {
+      const account = await api.account(USD(1));
+      const key = await api.key("admin", account);
+      const res = await api.request({
+        method: "PUT",
+        url: `/v1/accounts/${account}/payment-method`,
+        key,
+        payload: { stripe_payment_method: "pm_card_visa" },
+      });
+      expect(res.statusCode, res.body).toBe(200);
+      return { account, key };
+    };
+    const recharge = (a: { account: string; key: string }) =>
+      api.request({
+        method: "POST",
+        url: `/v1/accounts/${a.account}/recharges`,
+        key: a.key,
+        payload: { amount: "10.00" },
+      });
+    const lost = await withCard();
+    const crashed = await withCard();
+
+    // 1. Stripe charges, the answer is lost: the client gets 503 and has no key to retry with.
+    api.stripe.fault({ kind: "lose_response", method: "POST", path: "/v1/payment_intents", times: 2 });
+    expect((await recharge(lost)).statusCode).toBe(503);
+    // 2. Stripe answers, then the credit fails (Postgres away when the ledger records it).
+    const ledger = api.rig.deps.ledger;
+    const record = ledger.record.bind(ledger);
+    ledger.record = () => {
+      ledger.record = record;
+      return Promise.reject(new RatestreamError("dependency_unavailable", "Postgres away (test)"));
+    };
+    expect((await recharge(crashed)).statusCode).toBe(503);
+    for (const a of [lost, crashed]) {
+      expect(api.stripe.chargedCents(a.account)).toEqual([1000]);
+      expect(await api.rig.ledgerBalance(a.account)).toBe(USD(1));
+    }
+
+    const prefix = `${uniqueName("rw")}.`;
+    const admin = await scope.admin();
+    scope.defer(() => admin.deleteTopics([`${prefix}balance-events`]));
+    const worker = startCommand(
+      ["recharge-worker", "--topic-prefix", prefix, "--group", uniqueName("g"), "--partitions", "1"],
+      { DATABASE_URL: api.rig.databaseUrl, STRIPE_SECRET_KEY: SECRET, STRIPE_API_BASE: api.stripe.url },
+    );
+    scope.defer(() => worker.stop("SIGKILL"));
+    await waitReady(worker);
+    const settled = async () => {
+      const { rows } = await api.rig.pool.query<{ status: string }>(
+        "select status from card_charges where account_id = any($1)",
+        [[lost.account, crashed.account]],
+      );
+      return rows.length === 2 && rows.every((r) => r.status === "succeeded");
+    };
+    await eventually(settled, 30_000, "both charges credited by the recharge-worker");
+    await eventually(
+      async () => (await metric(worker, "ratestream_card_charges_resolved_total")) === 2,
+      10_000,
+      "both resolutions counted",
+    );
+    expect(await metric(worker, "ratestream_card_charges_pending ")).toBe(0);
+    for (const a of [lost, crashed]) {
+      expect(api.stripe.chargedCents(a.account)).toEqual([1000]);
+      expect(await api.rig.ledgerBalance(a.account)).toBe(USD(11));
+      expect(await api.rig.balance(a.account)).toBe(USD(11));
+      expect((await api.rig.events(a.account)).filter((e) => e.type === "recharged")).toHaveLength(1);
+    }
+    expect((await worker.stop()).code).toBe(0);
   });
 });
 
