@@ -173,8 +173,11 @@ async function sendCharge(deps: ApiDeps, reply: FastifyReply, charge: CardCharge
     if (settled === "busy" || settled.response === null) throw inProgress();
     return answer(reply, settled.response);
   } catch (err) {
-    // The same key may come back at once: it resumes by asking Stripe first.
-    await releaseCharge(deps.pool, charge.charge_key, LEASE_SECONDS).catch(() => undefined);
+    // After a failure the same key may come back at once: it resumes by asking Stripe
+    // first. (Not when another request holds the charge: its lease stays.)
+    if (!(err instanceof ApiError)) {
+      await releaseCharge(deps.pool, charge.charge_key, LEASE_SECONDS).catch(() => undefined);
+    }
     throw err;
   }
 }
