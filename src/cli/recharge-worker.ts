@@ -12,6 +12,7 @@ import { createLogger } from "../observability/logger.js";
 import { OutboxPublisher } from "../pipeline/outbox.js";
 import { topicNames } from "../pipeline/rater.js";
 import { handleAutoRechargeRequest } from "../recharge/auto-recharge.js";
+import { createChargeMetrics, resolvePendingCharges, type ChargeDeps } from "../recharge/charges.js";
 import { renewDueNumbers } from "../recharge/number-renewal.js";
 import { createWorkerMetrics, runBalanceEventWorker } from "../workers/balance-event-worker.js";
 
@@ -20,9 +21,13 @@ interface RechargeWorkerOptions {
   topicPrefix: string;
   partitions: number;
   renewEveryS: number;
+  resolveEveryS: number;
 }
 
-/** `ratestream recharge-worker`: auto-recharges through Stripe, and monthly number renewals. */
+/**
+ * `ratestream recharge-worker`: auto-recharges through Stripe, monthly number renewals,
+ * and the resolver of card charges left pending (src/recharge/charges.ts).
+ */
 export function registerRechargeWorkerCommand(program: Command): void {
   program
     .command("recharge-worker")
@@ -31,6 +36,12 @@ export function registerRechargeWorkerCommand(program: Command): void {
     .option("--topic-prefix <prefix>", "prefix for every topic name", "")
     .option("--partitions <n>", "partitions of balance-events if it must be created", (v) => Number(v), 3)
     .option("--renew-every-s <s>", "how often to look for numbers due for renewal", (v) => Number(v), 3600)
+    .option(
+      "--resolve-every-s <s>",
+      "how often to ask Stripe about card charges left pending (manual and auto)",
+      (v) => Number(v),
+      60,
+    )
     .action(async (options: RechargeWorkerOptions) => {
       await runRechargeWorker(options);
     });
@@ -59,6 +70,14 @@ async function runRechargeWorker(options: RechargeWorkerOptions): Promise<void> 
   const write = { store: new RedisBalanceStore(redis), ledger: new PostgresLedger(pool), logger };
   const payments = createStripePayments({ secretKey: config.stripeSecretKey, apiBase: config.stripeApiBase });
   const publish = (ids: string[]) => outbox.publish(ids);
+  const charges: ChargeDeps = {
+    pool,
+    write,
+    payments,
+    publish,
+    logger,
+    metrics: createChargeMetrics(registry, pool),
+  };
 
   let renewing = Promise.resolve();
   const renew = () => {
@@ -72,6 +91,21 @@ async function runRechargeWorker(options: RechargeWorkerOptions): Promise<void> 
   renew();
   const renewTimer = setInterval(renew, options.renewEveryS * 1000);
   renewTimer.unref();
+
+  // Charges whose answer was lost (a crash, a timeout, a request without Idempotency-Key
+  // that never came back) are settled by asking Stripe: at start-up, then periodically.
+  let resolving = Promise.resolve();
+  const resolve = () => {
+    resolving = resolving
+      .then(() => resolvePendingCharges(charges))
+      .then((s) => {
+        if (s.succeeded + s.failed > 0) logger.info(s, "resolved pending card charges");
+      })
+      .catch((err: unknown) => logger.warn({ err }, "resolving pending card charges failed; will retry"));
+  };
+  resolve();
+  const resolveTimer = setInterval(resolve, options.resolveEveryS * 1000);
+  resolveTimer.unref();
 
   await runBalanceEventWorker({
     name: "recharge-worker",
@@ -92,7 +126,7 @@ async function runRechargeWorker(options: RechargeWorkerOptions): Promise<void> 
         metrics.handled.inc({ type: event.type, outcome: "ignored" });
         return;
       }
-      const outcome = await handleAutoRechargeRequest({ pool, write, payments, publish }, event);
+      const outcome = await handleAutoRechargeRequest(charges, event);
       metrics.handled.inc({ type: event.type, outcome });
       logger.info(
         { eventId: event.event_id, accountId: event.account_id, outcome },
@@ -101,7 +135,9 @@ async function runRechargeWorker(options: RechargeWorkerOptions): Promise<void> 
     },
     close: async () => {
       clearInterval(renewTimer);
+      clearInterval(resolveTimer);
       await renewing;
+      await resolving;
       await producer.disconnect();
       redis.disconnect();
       await pool.end();

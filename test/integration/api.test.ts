@@ -4,9 +4,12 @@
  * (Idempotency-Key, declines, no card), auto-recharge settings, number purchases.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { apiRig, type ApiRig } from "../support/api.js";
+import { apiRig, STRIPE_TEST_KEY, type ApiRig } from "../support/api.js";
 import { credit } from "../support/balances.js";
+import { eventually } from "../support/rater.js";
+import { createStripePayments } from "../../src/adapters/stripe/stripe-payments.js";
 import { applyEntries } from "../../src/balances/write-path.js";
+import { resolvePendingCharges } from "../../src/recharge/charges.js";
 import { Scope, uniqueName } from "../support/services.js";
 
 const M = 1_000_000n;
@@ -228,6 +231,167 @@ describe("manual recharge", () => {
     });
     expect(res.statusCode).toBe(503);
     expect(res.json<{ error: { message: string } }>().error.message).toMatch(/not configured/);
+  });
+});
+
+describe("card charged and never credited (issue 13, defect 5)", () => {
+  // A rig of its own: the faults set on its Stripe fake reach no other test.
+  let stuck: ApiRig;
+  beforeAll(async () => {
+    stuck = await apiRig(scope, { stripeTimeoutMs: 2_000 });
+  });
+  const adminWithCard = async (micros: bigint) => {
+    const account = await stuck.account(micros);
+    const a = { account, key: await stuck.key("admin", account), base: `/v1/accounts/${account}` };
+    const res = await stuck.request({
+      method: "PUT",
+      url: `${a.base}/payment-method`,
+      key: a.key,
+      payload: { stripe_payment_method: "pm_card_visa" },
+    });
+    expect(res.statusCode, res.body).toBe(200);
+    return a;
+  };
+  const recharge = (a: { key: string; base: string }, amount: string, idempotencyKey?: string) =>
+    stuck.request({
+      method: "POST",
+      url: `${a.base}/recharges`,
+      key: a.key,
+      payload: { amount },
+      headers: idempotencyKey ? { "idempotency-key": idempotencyKey } : {},
+    });
+  const recharged = async (account: string) =>
+    (await stuck.rig.events(account)).filter((e) => e.type === "recharged").length;
+
+  it.each([
+    ["a 500 Stripe answered after charging", "error_after"],
+    ["a Stripe that charged but answered after our timeout", "hang"],
+  ] as const)(
+    "with an Idempotency-Key, a retry after Stripe forgot the key is answered from the charge %s hid, never charged again",
+    async (_what, kind) => {
+      const a = await adminWithCard(1n * M);
+      stuck.stripe.fault({ kind, method: "POST", path: "/v1/payment_intents" });
+      const lost = await recharge(a, "10.00", "lost-1");
+      expect(lost.statusCode, lost.body).toBe(503);
+      expect(stuck.stripe.chargedCents(a.account)).toEqual([1000]);
+      expect(await stuck.rig.ledgerBalance(a.account)).toBe(1n * M);
+      const [intent] = stuck.stripe.intents.filter((i) => i.metadata.account_id === a.account);
+
+      // A day later Stripe no longer remembers the key; the client retries with it.
+      stuck.stripe.forgetIdempotencyKeys();
+      const retry = await recharge(a, "10.00", "lost-1");
+      expect(stuck.stripe.chargedCents(a.account)).toEqual([1000]);
+      expect(retry.statusCode, retry.body).toBe(201);
+      expect(retry.json()).toMatchObject({
+        status: "succeeded",
+        amount_micros: 10_000_000,
+        payment_intent_id: intent!.id,
+        balance_micros: 11_000_000,
+      });
+      expect(await stuck.rig.ledgerBalance(a.account)).toBe(11n * M);
+      expect(await recharged(a.account)).toBe(1);
+      // And the same key again replays that answer.
+      const replay = await recharge(a, "10.00", "lost-1");
+      expect(replay.statusCode).toBe(201);
+      expect(replay.json()).toEqual(retry.json());
+      expect(stuck.stripe.chargedCents(a.account)).toEqual([1000]);
+    },
+  );
+
+  /** The resolver as the recharge-worker runs it, on this rig's Postgres, Redis and Stripe fake. */
+  const resolve = (options: { leaseSeconds?: number; inFlightSeconds?: number }) =>
+    resolvePendingCharges(
+      {
+        pool: stuck.rig.pool,
+        write: stuck.rig.deps,
+        payments: createStripePayments({
+          secretKey: STRIPE_TEST_KEY,
+          apiBase: new URL(stuck.stripe.url),
+          maxNetworkRetries: 0,
+        }),
+        publish: () => Promise.resolve(),
+      },
+      options,
+    );
+  const chargeRow = async (account: string) =>
+    (
+      await stuck.rig.pool.query<{ status: string; response: unknown }>(
+        "select status, response from card_charges where account_id = $1",
+        [account],
+      )
+    ).rows;
+
+  it("a resolver running while Stripe is slow to answer concludes nothing: one charge, one credit, by the request", async () => {
+    const a = await adminWithCard(1n * M);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    stuck.stripe.fault({ kind: "slow", until: gate, method: "POST", path: "/v1/payment_intents" });
+    const sent = stuck.stripe.requests.length;
+    const request = recharge(a, "5.00", "slow-1");
+    await eventually(
+      () => Promise.resolve(stuck.stripe.requests.slice(sent).some(([m]) => m === "POST")),
+      10_000,
+      "the create at Stripe",
+    );
+    // Even taking every pending charge at once, the resolver finds nothing at Stripe yet,
+    // and a create this recent may still appear: it leaves the charge pending.
+    expect(await resolve({ leaseSeconds: 0 })).toEqual({ succeeded: 0, failed: 0, pending: 1 });
+    // A retry with the key meanwhile is told the recharge is in progress.
+    const meanwhile = await recharge(a, "5.00", "slow-1");
+    expect(meanwhile.statusCode).toBe(409);
+    expect(meanwhile.json()).toMatchObject({ error: { code: "recharge_in_progress" } });
+    release();
+    const res = await request;
+    expect(res.statusCode, res.body).toBe(201);
+    expect(stuck.stripe.chargedCents(a.account)).toEqual([500]);
+    expect(await stuck.rig.ledgerBalance(a.account)).toBe(6n * M);
+    expect(await recharged(a.account)).toBe(1);
+    expect(await chargeRow(a.account)).toEqual([
+      { status: "succeeded", response: expect.anything() as unknown },
+    ]);
+  });
+
+  it("a manual recharge Stripe never received is settled as not charged by the resolver, and its key may still make it, once", async () => {
+    const a = await adminWithCard(1n * M);
+    stuck.stripe.failNext(1);
+    expect((await recharge(a, "5.00", "never-1")).statusCode).toBe(503);
+    expect(await resolve({ leaseSeconds: 0 })).toMatchObject({ failed: 0, pending: 1 });
+    expect(await resolve({ leaseSeconds: 0, inFlightSeconds: 0 })).toMatchObject({ failed: 1 });
+    expect(await chargeRow(a.account)).toEqual([{ status: "failed", response: null }]);
+    expect(stuck.stripe.chargedCents(a.account)).toEqual([]);
+
+    // The request was never answered: a retry with its key makes the recharge now.
+    const retry = await recharge(a, "5.00", "never-1");
+    expect(retry.statusCode, retry.body).toBe(201);
+    const replay = await recharge(a, "5.00", "never-1");
+    expect(replay.json()).toEqual(retry.json());
+    expect(stuck.stripe.chargedCents(a.account)).toEqual([500]);
+    expect(await stuck.rig.ledgerBalance(a.account)).toBe(6n * M);
+    expect(await recharged(a.account)).toBe(1);
+  });
+
+  it("a Stripe customer created twice when a retry comes after the idempotency key expired", async () => {
+    const account = await stuck.account(0n);
+    const key = await stuck.key("admin", account);
+    const save = () =>
+      stuck.request({
+        method: "PUT",
+        url: `/v1/accounts/${account}/payment-method`,
+        key,
+        payload: { stripe_payment_method: "pm_card_visa" },
+      });
+    // Stripe creates the customer but the answer is lost (twice: the SDK retries a
+    // dropped connection once, and that answer is lost too).
+    stuck.stripe.fault({ kind: "lose_response", method: "POST", path: "/v1/customers", times: 2 });
+    expect((await save()).statusCode).toBe(503);
+    expect(stuck.stripe.customersOf(account)).toHaveLength(1);
+
+    stuck.stripe.forgetIdempotencyKeys();
+    const saved = await save();
+    expect(saved.statusCode, saved.body).toBe(200);
+    expect(stuck.stripe.customersOf(account)).toHaveLength(1);
+    const [customer] = stuck.stripe.customersOf(account);
+    expect(saved.json()).toMatchObject({ stripe_customer_id: customer!.id });
   });
 });
 

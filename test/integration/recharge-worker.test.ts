@@ -9,10 +9,13 @@ import { balanceEventId } from "../../src/balances/event-id.js";
 import { applyEntries } from "../../src/balances/write-path.js";
 import type { BalanceEventMessage } from "../../src/pipeline/messages.js";
 import { handleAutoRechargeRequest, type AutoRechargeDeps } from "../../src/recharge/auto-recharge.js";
+import { resolvePendingCharges } from "../../src/recharge/charges.js";
 import { renewDueNumbers } from "../../src/recharge/number-renewal.js";
+import { RatestreamError } from "../../src/errors.js";
 import { StripeFake } from "../../src/tools/stripe-fake.js";
+import { apiRig } from "../support/api.js";
 import { balanceRig, call, credit, type BalanceRig } from "../support/balances.js";
-import { eventually, startCommand, waitReady } from "../support/rater.js";
+import { eventually, metric, startCommand, waitReady } from "../support/rater.js";
 import { Scope, uniqueName } from "../support/services.js";
 
 const USD = (units: number) => BigInt(Math.round(units * 100)) * 10_000n;
@@ -231,7 +234,7 @@ describe("online auto-recharge", () => {
     expect(await rig.ledgerBalance(id)).toBe(USD(29));
   });
 
-  it("an unreachable payment provider is retried, then reported failed after a bounded number of attempts", async () => {
+  it("an unreachable payment provider is retried, then let go after a bounded number of attempts and reported failed once Stripe confirms no charge", async () => {
     const id = await onlineAccount({ amount: USD(25), balance: USD(10) });
     await applyEntries(rig.deps, [call(id, "c1", USD(6))]);
     const [request] = await requests(id);
@@ -249,9 +252,151 @@ describe("online auto-recharge", () => {
       outcome = await handleAutoRechargeRequest(deps, stuck!).catch(() => undefined);
     }
     fake.failNext(0);
-    expect(outcome).toBe("failed");
+    // The first attempt may have reached Stripe: not reported failed before Stripe says so.
+    expect(outcome).toBe("unresolved");
+    expect(await types(other)).not.toContain("recharge_failed");
+    // Stripe answers, but a create sent moments ago could still appear: it stays pending…
+    expect(await resolvePendingCharges(deps, { leaseSeconds: 0 })).toMatchObject({ pending: 1 });
+    expect(await types(other)).not.toContain("recharge_failed");
+    // … until no create of ours can still appear: then it was never made.
+    expect(await resolvePendingCharges(deps, { leaseSeconds: 0, inFlightSeconds: 0 })).toMatchObject({
+      failed: 1,
+    });
     expect(fake.chargedCents(other)).toEqual([]);
-    expect(await types(other)).toContain("recharge_failed");
+    expect((await types(other)).filter((t) => t === "recharge_failed")).toHaveLength(1);
+    expect(await handleAutoRechargeRequest(deps, stuck!)).toBe("already_failed");
+    expect((await types(other)).filter((t) => t === "recharge_failed")).toHaveLength(1);
+  });
+});
+
+describe("card charged and never credited (issue 13, defect 5)", () => {
+  const recharged = async (id: string) => (await types(id)).filter((t) => t === "recharged").length;
+
+  it("an auto-recharge whose success answer was lost, with Stripe then away for every attempt, is credited once Stripe answers, never reported failed", async () => {
+    const id = await onlineAccount({ amount: USD(25), balance: USD(10) });
+    await applyEntries(rig.deps, [call(id, "c1", USD(6))]); // 10.00 → 4.00
+    const [request] = await requests(id);
+    // Stripe charges the card but the answer is lost (twice: the SDK retries a dropped
+    // connection once, and that answer is lost too).
+    fake.fault({ kind: "lose_response", method: "POST", path: "/v1/payment_intents", times: 2 });
+    await expect(handleAutoRechargeRequest(deps, request!)).rejects.toMatchObject({ retryable: true });
+    expect(fake.chargedCents(id)).toEqual([2500]);
+
+    // Then Stripe is away while the worker retries the event as often as it will.
+    fake.failNext(1_000);
+    let outcome: string | undefined;
+    for (let i = 0; i < 10 && outcome === undefined; i++) {
+      outcome = await handleAutoRechargeRequest(deps, request!).catch(() => undefined);
+    }
+    fake.failNext(0);
+    expect(await types(id)).not.toContain("recharge_failed");
+    expect(outcome).toBe("unresolved");
+    expect(await rig.ledgerBalance(id)).toBe(USD(4));
+
+    // Stripe answers again: the resolver asks it about the charge and credits it, once.
+    expect(await resolvePendingCharges(deps, { leaseSeconds: 0 })).toMatchObject({ succeeded: 1 });
+    expect(await resolvePendingCharges(deps, { leaseSeconds: 0 })).toMatchObject({ succeeded: 0 });
+    expect(fake.chargedCents(id)).toEqual([2500]);
+    expect(await rig.ledgerBalance(id)).toBe(USD(29));
+    expect(await rig.balance(id)).toBe(USD(29));
+    expect(await recharged(id)).toBe(1);
+    expect(await handleAutoRechargeRequest(deps, request!)).toBe("already_recharged");
+    expect(await types(id)).not.toContain("recharge_failed");
+  });
+
+  it("an auto-recharge redelivered a day later, after Stripe forgot the key, is resolved by asking Stripe, not reported failed", async () => {
+    const id = await onlineAccount({ amount: USD(25), balance: USD(10) });
+    await applyEntries(rig.deps, [call(id, "c1", USD(6))]);
+    const [request] = await requests(id);
+    fake.fault({ kind: "lose_response", method: "POST", path: "/v1/payment_intents", times: 2 });
+    await expect(handleAutoRechargeRequest(deps, request!)).rejects.toMatchObject({ retryable: true });
+    expect(fake.chargedCents(id)).toEqual([2500]);
+
+    // A day later (a worker down, a fresh consumer group) the event comes again, and
+    // Stripe no longer remembers the idempotency key.
+    fake.forgetIdempotencyKeys();
+    await rig.pool.query(
+      `update card_charges set created_at = created_at - interval '25 hours',
+          updated_at = updated_at - interval '25 hours' where account_id = $1`,
+      [id],
+    );
+    expect(await handleAutoRechargeRequest(deps, request!)).toBe("recharged");
+    expect(fake.chargedCents(id)).toEqual([2500]);
+    expect(await rig.ledgerBalance(id)).toBe(USD(29));
+    expect(await recharged(id)).toBe(1);
+    expect(await types(id)).not.toContain("recharge_failed");
+  });
+
+  it("a lost answer on a manual recharge without Idempotency-Key, and a credit that failed after Stripe answered, are credited once by the recharge-worker", async () => {
+    const api = await apiRig(scope);
+    const withCard = async () => {
+      const account = await api.account(USD(1));
+      const key = await api.key("admin", account);
+      const res = await api.request({
+        method: "PUT",
+        url: `/v1/accounts/${account}/payment-method`,
+        key,
+        payload: { stripe_payment_method: "pm_card_visa" },
+      });
+      expect(res.statusCode, res.body).toBe(200);
+      return { account, key };
+    };
+    const recharge = (a: { account: string; key: string }) =>
+      api.request({
+        method: "POST",
+        url: `/v1/accounts/${a.account}/recharges`,
+        key: a.key,
+        payload: { amount: "10.00" },
+      });
+    const lost = await withCard();
+    const crashed = await withCard();
+
+    // 1. Stripe charges, the answer is lost: the client gets 503 and has no key to retry with.
+    api.stripe.fault({ kind: "lose_response", method: "POST", path: "/v1/payment_intents", times: 2 });
+    expect((await recharge(lost)).statusCode).toBe(503);
+    // 2. Stripe answers, then the credit fails (Postgres away when the ledger records it).
+    const ledger = api.rig.deps.ledger;
+    const record = ledger.record.bind(ledger);
+    ledger.record = () => {
+      ledger.record = record;
+      return Promise.reject(new RatestreamError("dependency_unavailable", "Postgres away (test)"));
+    };
+    expect((await recharge(crashed)).statusCode).toBe(503);
+    for (const a of [lost, crashed]) {
+      expect(api.stripe.chargedCents(a.account)).toEqual([1000]);
+      expect(await api.rig.ledgerBalance(a.account)).toBe(USD(1));
+    }
+
+    const prefix = `${uniqueName("rw")}.`;
+    const admin = await scope.admin();
+    scope.defer(() => admin.deleteTopics([`${prefix}balance-events`]));
+    const worker = startCommand(
+      ["recharge-worker", "--topic-prefix", prefix, "--group", uniqueName("g"), "--partitions", "1"],
+      { DATABASE_URL: api.rig.databaseUrl, STRIPE_SECRET_KEY: SECRET, STRIPE_API_BASE: api.stripe.url },
+    );
+    scope.defer(() => worker.stop("SIGKILL"));
+    await waitReady(worker);
+    const settled = async () => {
+      const { rows } = await api.rig.pool.query<{ status: string }>(
+        "select status from card_charges where account_id = any($1)",
+        [[lost.account, crashed.account]],
+      );
+      return rows.length === 2 && rows.every((r) => r.status === "succeeded");
+    };
+    await eventually(settled, 30_000, "both charges credited by the recharge-worker");
+    await eventually(
+      async () => (await metric(worker, "ratestream_card_charges_resolved_total")) === 2,
+      10_000,
+      "both resolutions counted",
+    );
+    expect(await metric(worker, "ratestream_card_charges_pending ")).toBe(0);
+    for (const a of [lost, crashed]) {
+      expect(api.stripe.chargedCents(a.account)).toEqual([1000]);
+      expect(await api.rig.ledgerBalance(a.account)).toBe(USD(11));
+      expect(await api.rig.balance(a.account)).toBe(USD(11));
+      expect((await api.rig.events(a.account)).filter((e) => e.type === "recharged")).toHaveLength(1);
+    }
+    expect((await worker.stop()).code).toBe(0);
   });
 });
 

@@ -52,7 +52,10 @@ export interface ApiRig {
   request(options: InjectOptions & { key?: string }): Promise<LightMyRequestResponse>;
 }
 
-export async function apiRig(scope: Scope, options: { payments?: boolean } = {}): Promise<ApiRig> {
+export async function apiRig(
+  scope: Scope,
+  options: { payments?: boolean; stripeTimeoutMs?: number } = {},
+): Promise<ApiRig> {
   const rig = await balanceRig(scope);
   const stripe = new StripeFake();
   const stripeUrl = await stripe.start();
@@ -69,6 +72,7 @@ export async function apiRig(scope: Scope, options: { payments?: boolean } = {})
             secretKey: STRIPE_TEST_KEY,
             apiBase: new URL(stripeUrl),
             maxNetworkRetries: 0,
+            timeoutMs: options.stripeTimeoutMs,
           }),
     publishEvents: (ids) => {
       published.push(...ids);

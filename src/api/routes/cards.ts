@@ -6,30 +6,28 @@
 import { randomUUID } from "node:crypto";
 import type { FastifyInstance, FastifyReply } from "fastify";
 import { updateAccount } from "../../adapters/postgres/accounts.js";
-import { claimCardCharge, settleCardCharge, type CardCharge } from "../../adapters/postgres/card-charges.js";
-import { applyEntries } from "../../balances/write-path.js";
-import { formatAmount, parseDecimalMicros } from "../../core/money.js";
-import { cardCreditRequest } from "../../recharge/card-credit.js";
-import { guarded } from "../auth.js";
 import {
-  ACCOUNT_PARAMS,
-  accountOrFail,
-  balanceAfter,
-  int,
-  paymentsOrFail,
-  publishApplied,
-  type ApiDeps,
-} from "../deps.js";
-import { ApiError, errorBody, invalid } from "../errors.js";
+  claimCardCharge,
+  getCardCharge,
+  releaseCharge,
+  reopenUnansweredCharge,
+  takeOverCharge,
+  type CardCharge,
+} from "../../adapters/postgres/card-charges.js";
+import { formatAmount, parseDecimalMicros } from "../../core/money.js";
+import {
+  chargeCard,
+  LEASE_SECONDS,
+  resolveCharge,
+  type ChargeDeps,
+  type Resolution,
+  type StoredAnswer,
+} from "../../recharge/charges.js";
+import { guarded } from "../auth.js";
+import { ACCOUNT_PARAMS, accountOrFail, paymentsOrFail, type ApiDeps } from "../deps.js";
+import { ApiError, invalid } from "../errors.js";
 
 const MANUAL_AMOUNTS_MICROS = [5_000_000n, 10_000_000n, 25_000_000n];
-/** A pending charge untouched this long was left by a crash: the same key may resume it. */
-const STALE_PENDING_SECONDS = 60;
-
-interface StoredAnswer {
-  status: number;
-  body: unknown;
-}
 
 export function cardRoutes(app: FastifyInstance, deps: ApiDeps): void {
   app.put<{ Params: { id: string }; Body: { stripe_payment_method: string } }>(
@@ -118,9 +116,11 @@ export function cardRoutes(app: FastifyInstance, deps: ApiDeps): void {
       const accountId = request.params.id;
       const amountMicros = manualAmount(request.body.amount);
       const header = request.headers["idempotency-key"];
+      // Without a key the request still gets a durable one: if its answer is lost, the
+      // resolver finds the charge by it and credits it.
       const chargeKey = `api:${accountId}:${typeof header === "string" ? header : randomUUID()}`;
 
-      const earlier = await findCharge(deps, chargeKey);
+      const earlier = await getCardCharge(deps.pool, chargeKey);
       if (earlier) return replayOrResume(deps, reply, earlier, amountMicros);
 
       paymentsOrFail(deps);
@@ -135,87 +135,58 @@ export function cardRoutes(app: FastifyInstance, deps: ApiDeps): void {
         amountMicros,
       });
       if (!created) return replayOrResume(deps, reply, charge, amountMicros);
-      return chargeAndCredit(deps, reply, accountId, chargeKey, amountMicros);
+      return sendCharge(deps, reply, charge);
     },
   );
 }
 
-/** Charges the saved card under the charge key and credits a success; stores the answer. */
-async function chargeAndCredit(
-  deps: ApiDeps,
-  reply: FastifyReply,
-  accountId: string,
-  chargeKey: string,
-  amountMicros: bigint,
-): Promise<unknown> {
+/** The API's side of src/recharge/charges.ts: publishing failures only delay events to the outbox sweep. */
+function chargeDeps(deps: ApiDeps): ChargeDeps {
+  return {
+    pool: deps.pool,
+    write: deps.write,
+    payments: paymentsOrFail(deps),
+    now: deps.now,
+    logger: deps.logger,
+    publish: async (ids) => {
+      if (ids.length === 0 || !deps.publishEvents) return;
+      await deps
+        .publishEvents(ids)
+        .catch((err: unknown) =>
+          deps.logger.warn({ err }, "publishing balance events failed; the outbox sweep will"),
+        );
+    },
+  };
+}
+
+/** Sends the charge to Stripe and answers with its settled outcome, stored for the key. */
+async function sendCharge(deps: ApiDeps, reply: FastifyReply, charge: CardCharge): Promise<unknown> {
   try {
-    const account = await accountOrFail(deps, accountId);
-    const outcome = await paymentsOrFail(deps).charge({
-      customerId: account.stripe_customer_id!,
-      paymentMethodId: account.stripe_payment_method!,
-      amountMicros,
-      currency: account.currency,
-      idempotencyKey: chargeKey,
-      offSession: false,
-      description: `ratestream manual recharge for ${accountId}`,
-      metadata: { account_id: accountId, charge_key: chargeKey, purpose: "manual_recharge" },
-    });
-    if (outcome.status !== "succeeded") {
-      const answer: StoredAnswer = {
-        status: 402,
-        body: errorBody(
-          outcome.status === "declined" ? "card_declined" : "authentication_required",
-          outcome.reason,
-        ),
-      };
-      await settleCardCharge(deps.pool, chargeKey, {
-        status: "failed",
-        paymentIntentId: outcome.paymentIntentId,
-        failureReason: outcome.reason,
-        response: answer,
-      });
-      return reply.code(answer.status).send(answer.body);
+    const account = await accountOrFail(deps, charge.account_id);
+    if (account.stripe_customer_id === null || account.stripe_payment_method === null) {
+      throw new ApiError(409, "no_card", "no saved card: PUT /v1/accounts/{id}/payment-method first");
     }
-    const credit = cardCreditRequest({
-      accountId,
-      paymentIntentId: outcome.paymentIntentId,
-      amountMicros,
-      purpose: "manual_recharge",
-      chargeKey,
+    const settled = await chargeCard(chargeDeps(deps), charge, {
+      customerId: account.stripe_customer_id,
+      paymentMethodId: account.stripe_payment_method,
     });
-    const outcomes = await applyEntries(deps.write, [credit], deps.now?.());
-    await publishApplied(deps, outcomes);
-    const answer: StoredAnswer = {
-      status: 201,
-      body: {
-        account_id: accountId,
-        status: "succeeded",
-        amount_micros: int(amountMicros),
-        currency: account.currency,
-        payment_intent_id: outcome.paymentIntentId,
-        balance_micros: int(balanceAfter(outcomes[0]!) ?? null),
-      },
-    };
-    await settleCardCharge(deps.pool, chargeKey, {
-      status: "succeeded",
-      paymentIntentId: outcome.paymentIntentId,
-      response: answer,
-    });
-    return reply.code(answer.status).send(answer.body);
+    if (settled === "busy" || settled.response === null) throw inProgress();
+    return answer(reply, settled.response);
   } catch (err) {
-    // Let the same key resume at once (Stripe's own idempotency prevents a second charge).
-    await deps.pool
-      .query(
-        `update card_charges set updated_at = now() - make_interval(secs => $2)
-            where charge_key = $1 and status = 'pending'`,
-        [chargeKey, STALE_PENDING_SECONDS * 2],
-      )
-      .catch(() => undefined);
+    // After a failure the same key may come back at once: it resumes by asking Stripe
+    // first. (Not when another request holds the charge: its lease stays.)
+    if (!(err instanceof ApiError)) {
+      await releaseCharge(deps.pool, charge.charge_key, LEASE_SECONDS).catch(() => undefined);
+    }
     throw err;
   }
 }
 
-/** A settled key replays its answer; a pending one is in progress, unless a crash left it. */
+/**
+ * A key seen before: a settled charge replays its answer; a pending one is in progress,
+ * unless it was left (a crash, an error): then Stripe is asked what became of it, and it
+ * is sent again only if Stripe never made it (src/recharge/charges.ts, rule 3).
+ */
 async function replayOrResume(
   deps: ApiDeps,
   reply: FastifyReply,
@@ -228,18 +199,35 @@ async function replayOrResume(
     );
   }
   if (charge.status !== "pending") {
-    const answer = charge.response as StoredAnswer;
-    return reply.code(answer.status).send(answer.body);
+    if (charge.response !== null) return answer(reply, charge.response as StoredAnswer);
+    // Settled as never charged by the resolver: its request was never answered.
+    const reopened = await reopenUnansweredCharge(deps.pool, charge.charge_key);
+    if (!reopened) throw inProgress();
+    return sendCharge(deps, reply, reopened);
   }
-  const { rowCount } = await deps.pool.query(
-    `update card_charges set attempts = attempts + 1, updated_at = now()
-        where charge_key = $1 and status = 'pending' and updated_at < now() - make_interval(secs => $2)`,
-    [charge.charge_key, STALE_PENDING_SECONDS],
-  );
-  if (rowCount !== 1) {
-    throw new ApiError(409, "recharge_in_progress", "a recharge with this Idempotency-Key is in progress");
+  const taken = await takeOverCharge(deps.pool, charge.charge_key, LEASE_SECONDS);
+  if (!taken) throw inProgress();
+  let resolution: Resolution;
+  try {
+    resolution = await resolveCharge(chargeDeps(deps), taken);
+  } catch (err) {
+    await releaseCharge(deps.pool, charge.charge_key, LEASE_SECONDS).catch(() => undefined);
+    throw err;
   }
-  return chargeAndCredit(deps, reply, charge.account_id, charge.charge_key, amountMicros);
+  if ((resolution.status === "succeeded" || resolution.status === "failed") && resolution.response) {
+    return answer(reply, resolution.response);
+  }
+  if (resolution.status === "absent" && resolution.mayCharge) return sendCharge(deps, reply, taken);
+  // Stripe may still make it (processing, or a create too recent to tell): wait.
+  throw inProgress();
+}
+
+function answer(reply: FastifyReply, stored: StoredAnswer): FastifyReply {
+  return reply.code(stored.status).send(stored.body);
+}
+
+function inProgress(): ApiError {
+  return new ApiError(409, "recharge_in_progress", "a recharge with this Idempotency-Key is in progress");
 }
 
 function manualAmount(text: string): bigint {
@@ -249,11 +237,4 @@ function manualAmount(text: string): bigint {
     throw invalid("body.amount: a manual recharge is 5, 10 or 25; larger amounts go through support");
   }
   return parsed.value;
-}
-
-async function findCharge(deps: ApiDeps, chargeKey: string): Promise<CardCharge | undefined> {
-  const { rows } = await deps.pool.query<CardCharge>("select * from card_charges where charge_key = $1", [
-    chargeKey,
-  ]);
-  return rows[0];
 }
