@@ -77,6 +77,11 @@ export interface Applied {
 }
 
 export interface AccountSettings {
+  /**
+   * The account row's settings_version: incremented by every update, in commit order.
+   * Redis keeps the settings of the highest version it has seen.
+   */
+  version: bigint;
   trial: boolean;
   rechargeMode: "online" | "offline";
   autoRechargeEnabled: boolean;

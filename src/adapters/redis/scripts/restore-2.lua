@@ -4,7 +4,8 @@
 
   KEYS[1]  account state hash     rs1:{<account>}:state
   KEYS[2]  unconfirmed entries    rs1:{<account>}:pending
-  ARGV     field, value, field, value, ... (balance, seq, settings, month-to-date)
+  ARGV     field, value, field, value, ... (balance, seq, settings and settings_version,
+           month-to-date)
 
   Returns 1 when restored, 0 when the state was already there.
 ]]
