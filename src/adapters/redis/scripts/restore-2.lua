@@ -7,6 +7,10 @@
   ARGV     field, value, field, value, ... (balance, seq, settings and settings_version,
            month-to-date)
 
+  Settings read before an update and restored after it are made good by the updater:
+  finding the state missing, it restores the account itself and applies its settings
+  again, which settings-1.lua keeps only if newer (src/balances/settings.ts).
+
   Returns 1 when restored, 0 when the state was already there.
 ]]
 if redis.call('EXISTS', KEYS[1]) == 1 then

@@ -2,7 +2,8 @@
   settings: copies an account's settings into its Redis state so apply can decide
   crossings alone, unless the state already holds settings as new or newer: copies of
   concurrent updates may arrive in any order, and the highest version (the last commit
-  in Postgres) wins. Leaves a missing state missing: restore reads settings from Postgres.
+  in Postgres) wins. Leaves a missing state missing: the caller restores it from the
+  ledger and calls again.
 
   KEYS[1]  account state hash     rs1:{<account>}:state
   ARGV[1]  the settings' version  (accounts.settings_version; a state without one holds 0)
