@@ -43,6 +43,7 @@ const accounts = Array.from({ length: accountCount }, (_, i) => `bench-${i}`);
 const redis = connectRedis(config.redisUrl);
 const store = new RedisBalanceStore(redis);
 const settings: AccountSnapshot["settings"] = {
+  version: 0n,
   trial: false,
   rechargeMode: "online",
   autoRechargeEnabled: false,

@@ -29,6 +29,10 @@ export interface BalanceStore {
   /** The ledger has recorded these keys: forget their stored results. */
   confirm(byAccount: Map<string, string[]>): Promise<void>;
   snapshot(accountId: string): Promise<StoreSnapshot | "missing">;
+  /**
+   * Copies settings unless Redis holds a version as new or newer; false when Redis has
+   * no state for the account (the caller restores it and copies again).
+   */
   updateSettings(accountId: string, settings: AccountSettings): Promise<boolean>;
   /** Drops an account's state, so the next apply restores it from the ledger. */
   forget(accountId: string): Promise<void>;

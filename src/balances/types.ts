@@ -94,6 +94,11 @@ export interface Refused {
 }
 
 export interface AccountSettings {
+  /**
+   * The account row's settings_version: incremented by every update, in commit order.
+   * Redis keeps the settings of the highest version it has seen.
+   */
+  version: bigint;
   trial: boolean;
   rechargeMode: "online" | "offline";
   autoRechargeEnabled: boolean;

@@ -6,6 +6,7 @@ import {
   updateAccount,
   type AccountChanges,
 } from "../adapters/postgres/accounts.js";
+import { copySettingsToStore } from "../balances/settings.js";
 import { withStores } from "./context.js";
 import { withDatabase } from "./database.js";
 import * as parse from "./parse.js";
@@ -93,7 +94,8 @@ export function registerAccountCommands(program: Command): void {
             monthlyMaxMicros: o.offlineMonthlyMax!,
           };
         }
-        const updated = await withStores(async ({ pool, store }) => {
+        const updated = await withStores(async (ctx) => {
+          const { pool } = ctx;
           const current = await getAccount(pool, o.id);
           if (!current) throw new RatestreamError("bad_usage", `no account "${o.id}"`);
           if (changes.offline && (o.trial ?? current.trial)) {
@@ -104,7 +106,7 @@ export function registerAccountCommands(program: Command): void {
           }
           const result = (await updateAccount(pool, o.id, changes))!;
           // Postgres holds the settings; Redis gets a copy so its scripts decide alone.
-          await store.updateSettings(o.id, result.settings);
+          await copySettingsToStore(ctx, o.id, result.settings);
           return result.row;
         });
         print(updated);

@@ -3,6 +3,7 @@ import { loadConfig, type Config } from "../config/env.js";
 import { createAvroRegistry, SCHEMA_FILES } from "../adapters/registry/avro.js";
 import { createKafkaClient } from "../adapters/kafka/select.js";
 import { connectRedis } from "../adapters/redis/connection.js";
+import { refuseEvictingRedis } from "../adapters/redis/eviction.js";
 import { createPool } from "../adapters/postgres/pool.js";
 import { createLogger } from "../observability/logger.js";
 
@@ -70,7 +71,10 @@ function probes(config: Config): Probe[] {
         redis.options.retryStrategy = () => null;
         try {
           await redis.connect();
-          return `(${await redis.ping()})`;
+          const pong = await redis.ping();
+          // Answering is not enough: a Redis that may evict keys is refused at start-up (SPEC §5).
+          await refuseEvictingRedis(redis, config.redisUrl);
+          return `(${pong}, maxmemory-policy noeviction)`;
         } finally {
           redis.disconnect();
         }

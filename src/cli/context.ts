@@ -4,6 +4,7 @@ import { loadConfig } from "../config/env.js";
 import { RatestreamError } from "../errors.js";
 import { PostgresLedger } from "../adapters/postgres/ledger.js";
 import { connectRedis } from "../adapters/redis/connection.js";
+import { refuseEvictingRedis } from "../adapters/redis/eviction.js";
 import { RedisBalanceStore } from "../adapters/redis/balance-store.js";
 import { faultsFromEnv, type Faults } from "../balances/faults.js";
 import type { WritePathDeps } from "../balances/write-path.js";
@@ -19,7 +20,8 @@ export interface StoresContext extends WritePathDeps {
 
 /**
  * Runs a command with the balance store (Redis) and the ledger (Postgres). Redis that
- * cannot be reached fails the command (exit 2) instead of waiting forever.
+ * cannot be reached, or that may evict keys, fails the command (exit 2) instead of
+ * waiting forever or risking money.
  */
 export async function withStores<T>(work: (ctx: StoresContext) => Promise<T>): Promise<T> {
   const config = loadConfig(process.env);
@@ -41,6 +43,7 @@ export async function withStores<T>(work: (ctx: StoresContext) => Promise<T>): P
       );
     }
     try {
+      await refuseEvictingRedis(redis, config.redisUrl);
       return await work({
         pool,
         redis,

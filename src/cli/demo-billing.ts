@@ -11,7 +11,8 @@ import { RatestreamError } from "../errors.js";
 import type { KafkaAdmin } from "../adapters/kafka/types.js";
 import { groupCaughtUp } from "../adapters/kafka/offsets.js";
 import { createApiKey, updateAccount } from "../adapters/postgres/accounts.js";
-import type { BalanceStore } from "../balances/ports.js";
+import { copySettingsToStore } from "../balances/settings.js";
+import type { WritePathDeps } from "../balances/write-path.js";
 import { formatAmount } from "../core/money.js";
 import { SmtpSink } from "../tools/smtp-sink.js";
 import { StripeFake } from "../tools/stripe-fake.js";
@@ -95,7 +96,7 @@ export interface Showcase {
 /** Sets up the showcase accounts; the rater (with its HTTP API) must be running on apiPort. */
 export async function setUpShowcase(
   pool: pg.Pool,
-  store: BalanceStore,
+  write: Pick<WritePathDeps, "store" | "ledger" | "logger">,
   apiPort: number,
   showcase: Showcase,
 ): Promise<void> {
@@ -125,7 +126,7 @@ export async function setUpShowcase(
     rechargeMode: "offline",
     offline: { reloadMicros: 100_000_000n, thresholdMicros: 20_000_000n, monthlyMaxMicros: 300_000_000n },
   });
-  await store.updateSettings(showcase.offline, offline!.settings);
+  await copySettingsToStore(write, showcase.offline, offline!.settings);
 }
 
 /**

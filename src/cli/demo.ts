@@ -120,7 +120,7 @@ async function runDemo(o: DemoOptions): Promise<number> {
         `== rater running (group ${GROUP}, topics ${topicPrefix}*, metrics on http://127.0.0.1:${o.port}/metrics)`,
       );
       say(`== recharge-worker and notify-worker running (metrics on ports ${o.port + 1}, ${o.port + 2})`);
-      await setUpShowcase(ctx.pool, ctx.store, o.port, showcase);
+      await setUpShowcase(ctx.pool, ctx, o.port, showcase);
       say(
         `== ${showcase.autoRecharge} and ${showcase.declined}: card saved and auto-recharge on through the API; ${showcase.offline}: offline auto-recharge`,
       );

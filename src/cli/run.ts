@@ -11,6 +11,7 @@ import { RateTableWatcher } from "../adapters/postgres/rate-table-watcher.js";
 import { createAvroRegistry } from "../adapters/registry/avro.js";
 import { RedisBalanceStore } from "../adapters/redis/balance-store.js";
 import { connectRedis } from "../adapters/redis/connection.js";
+import { refuseEvictingRedis } from "../adapters/redis/eviction.js";
 import { faultsFromEnv } from "../balances/faults.js";
 import { checkAccount } from "../balances/reconcile.js";
 import { sweepStranded } from "../balances/stranded.js";
@@ -164,6 +165,12 @@ async function runRater(options: RunOptions): Promise<void> {
   // the batch then backs off, heartbeats, and the outage shows in dependency errors.
   const redis = connectRedis(config.redisUrl, { maxRetriesPerRequest: 3 });
   redis.on("error", (err) => logger.warn({ err }, "redis connection error"));
+  // Before consuming anything: a Redis that may evict keys loses or doubles money (SPEC §5).
+  await refuseEvictingRedis(redis, config.redisUrl).catch(async (err: unknown) => {
+    redis.disconnect();
+    await pool.end();
+    throw err;
+  });
   const kafka = await createKafkaClient({ brokers: config.kafkaBrokers, logger, clientId: "ratestream-run" });
   const admin = await kafka.admin();
   await admin.createTopics(allTopics(topics).map((topic) => ({ topic, partitions: options.partitions })));

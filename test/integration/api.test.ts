@@ -9,6 +9,7 @@ import { credit } from "../support/balances.js";
 import { eventually } from "../support/rater.js";
 import { createStripePayments } from "../../src/adapters/stripe/stripe-payments.js";
 import { applyEntries } from "../../src/balances/write-path.js";
+import { utcMonth } from "../../src/balances/types.js";
 import { resolvePendingCharges } from "../../src/recharge/charges.js";
 import { Scope, uniqueName } from "../support/services.js";
 
@@ -457,6 +458,27 @@ describe("auto-recharge settings", () => {
     ]);
     const types = (await api.rig.events(a.account)).map((e) => e.type);
     expect(types).toContain("auto_recharge_requested");
+  });
+
+  it("a restore that read the account before the update, written after it, does not bring the old settings back", async () => {
+    const a = await withCard(50n * M);
+    expect((await put(a, { enabled: true, amount: "10.00" })).statusCode).toBe(200);
+    expect(await api.rig.redisState(a.account)).toMatchObject({ auto: "online" });
+
+    // Redis loses the account; a writer restoring it reads the ledger (auto-recharge on) ...
+    await api.rig.deps.store.forget(a.account);
+    const stale = (await api.rig.deps.ledger.snapshot(a.account, utcMonth(new Date())))!;
+    // ... the admin turns auto-recharge off meanwhile ...
+    expect((await put(a, { enabled: false })).statusCode).toBe(200);
+    // ... and the restore lands after the update.
+    await api.rig.deps.store.restore(stale);
+
+    expect(await api.rig.redisState(a.account)).toMatchObject({ auto: "none" });
+    await applyEntries(api.rig.deps, [
+      { accountId: a.account, key: "cdr:y", kind: "call", amountMicros: -45n * M, cause: "y", cdrId: "y" },
+    ]); // 5.00, with auto-recharge off
+    const types = (await api.rig.events(a.account)).map((e) => e.type);
+    expect(types).not.toContain("auto_recharge_requested");
   });
 });
 

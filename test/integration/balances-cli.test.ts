@@ -7,6 +7,7 @@ import { accountKeys, allAccountKeys } from "../../src/adapters/redis/keys.js";
 import { connectRedis } from "../../src/adapters/redis/connection.js";
 import { FAULT_POINTS } from "../../src/balances/faults.js";
 import { applyEntries } from "../../src/balances/write-path.js";
+import { utcMonth } from "../../src/balances/types.js";
 import { balanceRig, call, credit } from "../support/balances.js";
 import { ratestream } from "../support/cli.js";
 import { config, Scope } from "../support/services.js";
@@ -191,6 +192,33 @@ describe("accounts and API keys", () => {
     });
     const partial = await ratestream(["accounts", "set", "--id", id, "--offline-reload", "5"], { env });
     expect(partial.code).toBe(2);
+  });
+
+  it("a restore that read the account before `accounts set`, written after it, does not bring the old settings back", async () => {
+    const rig = await balanceRig(scope);
+    const a = await rig.newAccount();
+    const env = { DATABASE_URL: rig.databaseUrl };
+    const offline = ["--offline-reload", "10", "--offline-threshold", "20", "--offline-monthly-max", "100"];
+    const on = await ratestream(["accounts", "set", "--id", a, "--recharge-mode", "offline", ...offline], {
+      env,
+    });
+    expect(on.code, on.stderr).toBe(0);
+    await applyEntries(rig.deps, [credit(a, "inv-1", 50n * USD)]);
+    expect(await rig.redisState(a)).toMatchObject({ auto: "offline" });
+
+    // Redis loses the account; a writer restoring it reads the ledger (offline reload on) ...
+    await rig.deps.store.forget(a);
+    const stale = (await rig.deps.ledger.snapshot(a, utcMonth(new Date())))!;
+    // ... the billing team turns offline reload off meanwhile ...
+    const off = await ratestream(["accounts", "set", "--id", a, "--recharge-mode", "online"], { env });
+    expect(off.code, off.stderr).toBe(0);
+    // ... and the restore lands after the update.
+    await rig.deps.store.restore(stale);
+
+    expect(await rig.redisState(a)).toMatchObject({ auto: "none" });
+    await applyEntries(rig.deps, [call(a, "c-1", 35n * USD)]); // 15.00 ≤ 20.00, but reload is off
+    expect((await rig.events(a)).map((e) => e.type)).not.toContain("offline_reloaded");
+    expect(await rig.balance(a)).toBe(15n * USD);
   });
 
   it("creates keys shown once and stored hashed, lists and revokes them", async () => {

@@ -1,5 +1,6 @@
 /** Balances on the real Redis and the real Postgres ledger: SPEC §1, §2, §5. */
 import { afterEach, describe, expect, it } from "vitest";
+import { updateAccount } from "../../src/adapters/postgres/accounts.js";
 import { accountKeys } from "../../src/adapters/redis/keys.js";
 import { connectRedis } from "../../src/adapters/redis/connection.js";
 import { applyEntries } from "../../src/balances/write-path.js";
@@ -231,6 +232,27 @@ describe("balances", () => {
     await applyEntries(rig.deps, [credit(a, "inv-1", 8n * USD)]);
     await applyEntries(rig.deps, [call(a, "c-1", 4n * USD)]);
     expect((await rig.events(a)).map((e) => e.type)).toEqual(["unblocked", "low_balance"]);
+  });
+});
+
+describe("settings copied to Redis (issue 13, item 10)", () => {
+  const offline = { reloadMicros: 10n * USD, thresholdMicros: 20n * USD, monthlyMaxMicros: 100n * USD };
+
+  it("two updates whose Redis writes arrive in the opposite order to their Postgres commits leave Redis with the newer", async () => {
+    const rig = await balanceRig(scope);
+    const a = await rig.newAccount();
+    await applyEntries(rig.deps, [credit(a, "inv-1", 50n * USD)]); // Redis holds the account
+    // Two updates commit in Postgres, offline reload on, then off ...
+    const older = (await updateAccount(rig.pool, a, { rechargeMode: "offline", offline }))!;
+    const newer = (await updateAccount(rig.pool, a, { offline: null }))!;
+    // ... and their copies reach Redis the other way round.
+    await rig.deps.store.updateSettings(a, newer.settings);
+    await rig.deps.store.updateSettings(a, older.settings);
+
+    expect(await rig.redisState(a)).toMatchObject({ auto: "none", off_reload: "0" });
+    await applyEntries(rig.deps, [call(a, "c-1", 35n * USD)]); // 15.00 ≤ 20.00: no reload is set
+    expect(await rig.balance(a)).toBe(15n * USD);
+    expect((await rig.events(a)).map((e) => e.type)).not.toContain("offline_reloaded");
   });
 });
 

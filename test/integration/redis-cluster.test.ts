@@ -7,6 +7,7 @@ import { Cluster } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { accountKeys } from "../../src/adapters/redis/keys.js";
 import { RedisBalanceStore } from "../../src/adapters/redis/balance-store.js";
+import { refuseEvictingRedis } from "../../src/adapters/redis/eviction.js";
 import { applyEntries } from "../../src/balances/write-path.js";
 import { checkAccount } from "../../src/balances/reconcile.js";
 import { balanceRig, call, credit } from "../support/balances.js";
@@ -81,5 +82,25 @@ describe("balance scripts on Redis Cluster", () => {
       expect(await rig.ledgerBalance(a)).toBe(expected);
       expect((await checkAccount(store, rig.deps.ledger, a)).status).toBe("ok");
     }
+  });
+
+  it("start-up asks every master for its maxmemory-policy and refuses the cluster if one may evict", async () => {
+    const url = `redis://127.0.0.1:${cluster.ports[0]}`;
+    await expect(refuseEvictingRedis(client, url)).resolves.toBeUndefined();
+    // Each master in turn: the one that may evict is named, whichever it is.
+    for (const master of client.nodes("master")) {
+      const where = `${master.options.host}:${master.options.port}`;
+      await master.config("SET", "maxmemory-policy", "allkeys-lru");
+      try {
+        await expect(refuseEvictingRedis(client, url)).rejects.toThrow(
+          new RegExp(
+            `^REDIS_URL: the Redis at ${where} has maxmemory-policy allkeys-lru.*set maxmemory-policy noeviction`,
+          ),
+        );
+      } finally {
+        await master.config("SET", "maxmemory-policy", "noeviction");
+      }
+    }
+    expect(client.nodes("master")).toHaveLength(3);
   });
 });

@@ -2,7 +2,7 @@
 import type pg from "pg";
 import { migrate } from "../../src/adapters/postgres/migrate.js";
 import { PostgresLedger } from "../../src/adapters/postgres/ledger.js";
-import { allAccountKeys } from "../../src/adapters/redis/keys.js";
+import { accountKeys, allAccountKeys } from "../../src/adapters/redis/keys.js";
 import { RedisBalanceStore } from "../../src/adapters/redis/balance-store.js";
 import { connectRedis } from "../../src/adapters/redis/connection.js";
 import type { WritePathDeps } from "../../src/balances/write-path.js";
@@ -19,6 +19,8 @@ export interface BalanceRig {
   /** Drops every Redis key of the test's accounts, as a Redis restart would. */
   wipeRedis(): Promise<void>;
   balance(accountId: string): Promise<bigint>;
+  /** The account's Redis state hash as it stands (settings included); {} when missing. */
+  redisState(accountId: string): Promise<Record<string, string>>;
   ledgerBalance(accountId: string): Promise<bigint>;
   events(
     accountId: string,
@@ -66,6 +68,9 @@ export async function balanceRig(scope: Scope): Promise<BalanceRig> {
       const snapshot = await store.snapshot(accountId);
       if (snapshot === "missing") throw new Error(`${accountId} is not in Redis`);
       return snapshot.balanceMicros;
+    },
+    redisState(accountId) {
+      return redis.hgetall(accountKeys(accountId).state);
     },
     async ledgerBalance(accountId) {
       const { rows } = await pool.query<{ sum: string }>(

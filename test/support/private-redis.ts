@@ -12,14 +12,15 @@ export interface PrivateRedis {
   kill(): Promise<void>;
 }
 
-export function privateRedis(port: number): PrivateRedis {
+/** `args`: further redis-server options, e.g. `["--maxmemory-policy", "allkeys-lru"]`. */
+export function privateRedis(port: number, args: string[] = []): PrivateRedis {
   let child: ChildProcess | undefined;
   return {
     url: `redis://127.0.0.1:${port}`,
     async start() {
       child = spawn(
         "redis-server",
-        ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", ...args],
         {
           stdio: "ignore",
         },

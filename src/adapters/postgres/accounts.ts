@@ -76,6 +76,8 @@ export async function updateAccount(
   }
   if (changes.stripePaymentMethod !== undefined) set("stripe_payment_method", changes.stripePaymentMethod);
   sets.push("updated_at = now()");
+  // Orders the copies of the settings in Redis as the commits are ordered (settings-1.lua).
+  sets.push("settings_version = settings_version + 1");
   const client = await pool.connect();
   try {
     await client.query("begin");

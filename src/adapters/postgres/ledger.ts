@@ -291,12 +291,14 @@ export interface AccountRow {
   offline_monthly_max_micros: string | null;
   stripe_customer_id: string | null;
   stripe_payment_method: string | null;
+  settings_version: string;
 }
 
 const big = (v: string | null) => (v === null ? null : BigInt(v));
 
 export function settingsOf(row: AccountRow): AccountSnapshot["settings"] {
   return {
+    version: BigInt(row.settings_version),
     trial: row.trial,
     rechargeMode: row.recharge_mode,
     autoRechargeEnabled: row.auto_recharge_enabled,

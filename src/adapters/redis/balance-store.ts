@@ -135,7 +135,10 @@ export class RedisBalanceStore implements BalanceStore {
   }
 
   async updateSettings(accountId: string, settings: AccountSettings): Promise<boolean> {
-    return (await this.redis.rs1_settings(accountKeys(accountId).state, ...settingsFields(settings))) === 1;
+    const state = accountKeys(accountId).state;
+    return (
+      (await this.redis.rs1_settings(state, settings.version.toString(), ...settingsFields(settings))) !== 0
+    );
   }
 
   async forget(accountId: string): Promise<void> {
@@ -162,7 +165,10 @@ export class RedisBalanceStore implements BalanceStore {
   }
 }
 
-/** The settings as apply-2n.lua reads them: which auto-recharge applies, and its numbers. */
+/**
+ * The settings as apply-2n.lua reads them: which auto-recharge applies, and its numbers;
+ * and their version, which settings-1.lua compares.
+ */
 function settingsFields(s: AccountSettings): string[] {
   const micros = (v: bigint | null) => (v ?? 0n).toString();
   const online =
@@ -170,6 +176,8 @@ function settingsFields(s: AccountSettings): string[] {
   const offline = s.rechargeMode === "offline" && (s.offlineReloadMicros ?? 0n) > 0n;
   const auto = s.trial ? "none" : online ? "online" : offline ? "offline" : "none";
   return [
+    "settings_version",
+    s.version.toString(),
     "auto",
     auto,
     "auto_amount",

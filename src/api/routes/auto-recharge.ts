@@ -6,6 +6,7 @@
 import { randomUUID } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import { updateAccount } from "../../adapters/postgres/accounts.js";
+import { copySettingsToStore } from "../../balances/settings.js";
 import { LOW_BALANCE_THRESHOLD_MICROS } from "../../balances/types.js";
 import { applyEntries } from "../../balances/write-path.js";
 import { parseDecimalMicros } from "../../core/money.js";
@@ -94,7 +95,7 @@ export function autoRechargeRoutes(app: FastifyInstance, deps: ApiDeps): void {
       const updated = (await updateAccount(deps.pool, accountId, {
         autoRecharge: { enabled, amountMicros: amount, monthlyLimitMicros: limit },
       }))!;
-      await deps.write.store.updateSettings(accountId, updated.settings);
+      await copySettingsToStore(deps.write, accountId, updated.settings);
 
       let requested = false;
       const turnedOn = enabled && !account.auto_recharge_enabled;

@@ -4,7 +4,12 @@
 
   KEYS[1]  account state hash     rs1:{<account>}:state
   KEYS[2]  unconfirmed entries    rs1:{<account>}:pending
-  ARGV     field, value, field, value, ... (balance, seq, settings, month-to-date)
+  ARGV     field, value, field, value, ... (balance, seq, settings and settings_version,
+           month-to-date)
+
+  Settings read before an update and restored after it are made good by the updater:
+  finding the state missing, it restores the account itself and applies its settings
+  again, which settings-1.lua keeps only if newer (src/balances/settings.ts).
 
   Returns 1 when restored, 0 when the state was already there.
 ]]
