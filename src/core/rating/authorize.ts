@@ -24,7 +24,17 @@ export type CallRate = Pick<
 /** The charge of a call of `billed` seconds: fee + rate × billed / 60, rounded half-up to micros. */
 export function chargeForBilled(rate: CallRate, billed: number): bigint {
   if (billed === 0) return 0n;
-  const total60 = BigInt(rate.connectionFeeMicros) * 60n + BigInt(rate.ratePerMinuteMicros) * BigInt(billed);
+  return roundHalfUp60(charge60ForBilled(rate, billed));
+}
+
+/** The exact charge of `billed` seconds in micros × 60, before the one rounding (0 for 0 s). */
+export function charge60ForBilled(rate: CallRate, billed: number): bigint {
+  if (billed === 0) return 0n;
+  return BigInt(rate.connectionFeeMicros) * 60n + BigInt(rate.ratePerMinuteMicros) * BigInt(billed);
+}
+
+/** micros × 60 → micros, half-up: the one rounding of SPEC §2. */
+export function roundHalfUp60(total60: bigint): bigint {
   return (total60 + 30n) / 60n;
 }
 
