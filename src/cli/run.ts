@@ -11,6 +11,8 @@ import { RateTableWatcher } from "../adapters/postgres/rate-table-watcher.js";
 import { createAvroRegistry } from "../adapters/registry/avro.js";
 import { RedisBalanceStore } from "../adapters/redis/balance-store.js";
 import { connectRedis } from "../adapters/redis/connection.js";
+import { RedisCallStore } from "../adapters/redis/call-store.js";
+import { callSessionTotals, expireCallSessions } from "../adapters/postgres/call-sessions.js";
 import { faultsFromEnv } from "../balances/faults.js";
 import { checkAccount } from "../balances/reconcile.js";
 import { sweepStranded } from "../balances/stranded.js";
@@ -98,6 +100,34 @@ function sweepStrandedEvery(s: {
     },
     Math.max(1_000, s.afterMs / 2),
   );
+  timer.unref();
+  return timer;
+}
+
+/**
+ * Marks call sessions past their expiry in the ledger (Redis already holds nothing for
+ * them: its script expires them by its own clock when it meets them), and refreshes the
+ * session gauges. Several raters may sweep at once: the update is safe to repeat.
+ */
+function sweepCallSessionsEvery(s: {
+  pool: ReturnType<typeof createPool>;
+  logger: ReturnType<typeof createLogger>;
+  metrics: ReturnType<typeof createMetrics>;
+  intervalMs: number;
+}): NodeJS.Timeout {
+  let running = false;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    void (async () => {
+      s.metrics.callExpiries.inc(await expireCallSessions(s.pool));
+      const totals = await callSessionTotals(s.pool);
+      s.metrics.callSessionsOpen.set(totals.open);
+      s.metrics.callHeldMicros.set(Number(totals.heldMicros));
+    })()
+      .catch((err: unknown) => s.logger.warn({ err }, "sweep of expired call sessions failed; will retry"))
+      .finally(() => (running = false));
+  }, s.intervalMs);
   timer.unref();
   return timer;
 }
@@ -241,7 +271,13 @@ async function runRater(options: RunOptions): Promise<void> {
     publishEvents: (eventIds) => outbox.publish(eventIds),
     logger,
     rateLimitPerSecond: config.apiRateLimitPerSecond,
+    calls: {
+      store: new RedisCallStore(redis),
+      settings: config.calls,
+      metrics: { grant: (result) => metrics.callGrants.inc({ result }) },
+    },
   });
+  const callSweep = sweepCallSessionsEvery({ pool, logger, metrics, intervalMs: 10_000 });
   const server = await startOpsServer({
     port: config.httpPort,
     registry,
@@ -278,6 +314,7 @@ async function runRater(options: RunOptions): Promise<void> {
   // kafkajs waits for the batch in flight (which commits) before leaving the group.
   clearInterval(sampler);
   clearInterval(stranded);
+  clearInterval(callSweep);
   await consumer.disconnect();
   await outbox.stop();
   await watcher.stop();

@@ -3,13 +3,16 @@ import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from "fas
 import { createApiKey, revokeApiKey, type ApiKeyRole } from "../../src/adapters/postgres/accounts.js";
 import { createStripePayments } from "../../src/adapters/stripe/stripe-payments.js";
 import { buildApiApp } from "../../src/api/app.js";
+import { RedisCallStore } from "../../src/adapters/redis/call-store.js";
+import { DEFAULT_CALL_SETTINGS, type CallSettings } from "../../src/calls/sessions.js";
 import { applyEntries } from "../../src/balances/write-path.js";
 import { parseNumberDeck } from "../../src/core/decks/number-deck.js";
 import { parseRateDeck } from "../../src/core/decks/rate-deck.js";
 import { buildRateTable, type RateTable } from "../../src/core/rating/rate-table.js";
 import { StripeFake } from "../../src/tools/stripe-fake.js";
 import { balanceRig, credit, type BalanceRig } from "./balances.js";
-import { rateDeck } from "./decks.js";
+import { rateDeck, surchargeDeck } from "./decks.js";
+import { parseSurchargeDeck } from "../../src/core/decks/surcharge-deck.js";
 import { uniqueName, type Scope } from "./services.js";
 
 export const STRIPE_TEST_KEY = "sk_test_ratestream";
@@ -29,10 +32,14 @@ export const TEST_NUMBERS = [
   "1800,toll_free,3.00,2020-01-01",
 ].join("\n");
 
+/** Features for call sessions: recording 0.02/min, conference 0.05/min. */
+export const TEST_SURCHARGES = surchargeDeck("recording,0.02,2020-01-01", "conference,0.05,2020-01-01");
+
 export function testRateTable(): RateTable {
   return buildRateTable(
     {
       rates: parseRateDeck(TEST_RATES, "rates.csv"),
+      surcharges: parseSurchargeDeck(TEST_SURCHARGES, "surcharges.csv"),
       numbers: parseNumberDeck(`${TEST_NUMBERS}\n`, "numbers.csv"),
     },
     1,
@@ -52,7 +59,10 @@ export interface ApiRig {
   request(options: InjectOptions & { key?: string }): Promise<LightMyRequestResponse>;
 }
 
-export async function apiRig(scope: Scope, options: { payments?: boolean } = {}): Promise<ApiRig> {
+export async function apiRig(
+  scope: Scope,
+  options: { payments?: boolean; calls?: Partial<CallSettings>; now?: () => Date } = {},
+): Promise<ApiRig> {
   const rig = await balanceRig(scope);
   const stripe = new StripeFake();
   const stripeUrl = await stripe.start();
@@ -75,6 +85,11 @@ export async function apiRig(scope: Scope, options: { payments?: boolean } = {})
       return Promise.resolve();
     },
     logger: rig.deps.logger,
+    calls: {
+      store: new RedisCallStore(rig.redis),
+      settings: { ...DEFAULT_CALL_SETTINGS, ...options.calls },
+    },
+    now: options.now,
   });
   scope.defer(() => app.close());
   return {

@@ -39,14 +39,19 @@ export function roundHalfUp60(total60: bigint): bigint {
 }
 
 /**
- * Blocked (balance < 2.00) first, then no rate; allowed when the credit above 2.00
- * covers the first increment, and then max_duration_seconds is the longest duration
+ * Blocked (balance < 2.00) first, then no rate; allowed when the credit above 2.00,
+ * less the holds of open call sessions, covers the first increment, and then max_duration_seconds is the longest duration
  * (≤ 86400) whose charge keeps the balance ≥ 2.00.
  */
-export function authorizeCall(rate: CallRate | undefined, balanceMicros: bigint): Authorization {
+export function authorizeCall(
+  rate: CallRate | undefined,
+  balanceMicros: bigint,
+  heldMicros = 0n,
+): Authorization {
   if (balanceMicros < BLOCK_THRESHOLD_MICROS) return refused("blocked");
   if (rate === undefined) return refused("no_rate");
-  const credit = balanceMicros - BLOCK_THRESHOLD_MICROS;
+  // The holds of open call sessions (SPEC §8) are credit already promised.
+  const credit = balanceMicros - BLOCK_THRESHOLD_MICROS - heldMicros;
   const initial = rate.initialIncrement;
   const step = rate.subsequentIncrement;
   if (chargeForBilled(rate, initial) > credit) return refused("insufficient_credit");
