@@ -19,7 +19,7 @@ import { utcMonth } from "../balances/types.js";
 import { MAX_DURATION_SECONDS } from "../core/cdr.js";
 import { callCharge, holdSteps, type CallPricing } from "../core/rating/call-charge.js";
 import { surchargeInForce, type RateTable } from "../core/rating/rate-table.js";
-import type { CallMeta, CallReply, CallSession, CallStore } from "./types.js";
+import { isOpen, type CallMeta, type CallReply, type CallSession, type CallStore } from "./types.js";
 
 export interface CallSettings {
   /** A slice: CALL_QUOTA_SECONDS. */
@@ -122,7 +122,10 @@ async function record(
     // The hold stays in Redis until it expires: it only lowers the available credit.
     return { status: "unrecorded", error };
   }
-  if (recorded.status === "recorded") return recorded;
+  if (recorded.status === "recorded") {
+    await stillHeld(deps, accountId, session);
+    return recorded;
+  }
   // Redis lost the closed record (a wipe) and granted afresh: the ledger's word stands.
   await deps.store.close(
     accountId,
@@ -132,6 +135,25 @@ async function record(
     timing(deps.settings),
   );
   return { status: "conflict", message: `call ${session.callId} is already ${recorded.state}` };
+}
+
+/**
+ * Redis may have lost the account between its grant and the record (a wipe), and
+ * restored it from a ledger that did not have the grant yet: then it holds less than
+ * the switch is about to be told. Dropping the account makes its next use restore it
+ * again, from a ledger that now has the grant. (An account still missing restores so.)
+ */
+async function stillHeld(deps: CallDeps, accountId: string, session: CallSession): Promise<void> {
+  const reply = await deps.store.list(accountId, timing(deps.settings), session.callId);
+  if (reply === "missing") return;
+  const held = reply.session;
+  if (held === undefined || (isOpen(held) && held.rev < session.rev)) {
+    deps.write.logger.warn(
+      { accountId, callId: session.callId },
+      "Redis lost a grant being recorded; restoring",
+    );
+    await deps.write.store.forget(accountId);
+  }
 }
 
 export async function startCall(

@@ -6,7 +6,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expireCallSessions } from "../../src/adapters/postgres/call-sessions.js";
-import { applyEntries } from "../../src/balances/write-path.js";
+import { applyEntries, restoreFromLedger } from "../../src/balances/write-path.js";
+import { utcMonth } from "../../src/balances/types.js";
+import type { CallStore } from "../../src/calls/types.js";
 import { callCharge, type CallPricing } from "../../src/core/rating/call-charge.js";
 import { apiRig, type ApiRig } from "../support/api.js";
 import { call } from "../support/balances.js";
@@ -43,6 +45,17 @@ const FRANCE: CallPricing = {
 };
 const UK_NUMBER = "+442071234567";
 const FRANCE_NUMBER = "+33155550100";
+
+/** The store's methods bound to it, to wrap some of them. */
+function bind(store: CallStore): CallStore {
+  return {
+    start: store.start.bind(store),
+    renew: store.renew.bind(store),
+    end: store.end.bind(store),
+    list: store.list.bind(store),
+    close: store.close.bind(store),
+  };
+}
 
 interface Grant {
   call_id: string;
@@ -326,6 +339,34 @@ describe("durability", () => {
     await applyEntries(api.rig.deps, [call(account, "w1", 200_000n)]);
     expect((await renew(account, "w2", 590)).json<Grant>().granted_seconds).toBe(900);
     expect((await calls(api, account)).map((c) => c.call_id)).toEqual(["w2"]);
+  });
+});
+
+describe("a Redis wipe between the grant and its record", () => {
+  it("loses no hold: the account is restored again once the ledger has the grant", async () => {
+    let wipeAfterStart = false;
+    const racy = await apiRig(scope, {
+      wrapCallStore: (store, rig) => ({
+        ...bind(store),
+        async start(...args) {
+          const reply = await store.start(...args);
+          if (wipeAfterStart) {
+            // Redis restarts empty and another request restores the account from a
+            // ledger that does not have this grant yet.
+            await rig.wipeRedis();
+            await restoreFromLedger(rig.deps, args[0], utcMonth(new Date()));
+          }
+          return reply;
+        },
+      }),
+    });
+    const account = await racy.account(10n * M);
+    const key = await racy.key("switch");
+    wipeAfterStart = true;
+    const grant = (await start(racy, account, "lost", { key })).json<Grant>();
+    wipeAfterStart = false;
+    expect(grant).toMatchObject({ allowed: true, held_micros: 500_000 });
+    expect((await balance(racy, account)).held_micros).toBe(500_000);
   });
 });
 

@@ -5,6 +5,7 @@ import { createStripePayments } from "../../src/adapters/stripe/stripe-payments.
 import { buildApiApp } from "../../src/api/app.js";
 import { RedisCallStore } from "../../src/adapters/redis/call-store.js";
 import { DEFAULT_CALL_SETTINGS, type CallSettings } from "../../src/calls/sessions.js";
+import type { CallStore } from "../../src/calls/types.js";
 import { applyEntries } from "../../src/balances/write-path.js";
 import { parseNumberDeck } from "../../src/core/decks/number-deck.js";
 import { parseRateDeck } from "../../src/core/decks/rate-deck.js";
@@ -61,7 +62,13 @@ export interface ApiRig {
 
 export async function apiRig(
   scope: Scope,
-  options: { payments?: boolean; calls?: Partial<CallSettings>; now?: () => Date } = {},
+  options: {
+    payments?: boolean;
+    calls?: Partial<CallSettings>;
+    /** Wraps the call store, to interleave faults with its steps. */
+    wrapCallStore?: (store: CallStore, rig: BalanceRig) => CallStore;
+    now?: () => Date;
+  } = {},
 ): Promise<ApiRig> {
   const rig = await balanceRig(scope);
   const stripe = new StripeFake();
@@ -86,7 +93,7 @@ export async function apiRig(
     },
     logger: rig.deps.logger,
     calls: {
-      store: new RedisCallStore(rig.redis),
+      store: (options.wrapCallStore ?? ((store) => store))(new RedisCallStore(rig.redis), rig),
       settings: { ...DEFAULT_CALL_SETTINGS, ...options.calls },
     },
     now: options.now,
