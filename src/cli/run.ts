@@ -12,7 +12,7 @@ import { createAvroRegistry } from "../adapters/registry/avro.js";
 import { RedisBalanceStore } from "../adapters/redis/balance-store.js";
 import { connectRedis } from "../adapters/redis/connection.js";
 import { RedisCallStore } from "../adapters/redis/call-store.js";
-import { callSessionTotals, expireCallSessions } from "../adapters/postgres/call-sessions.js";
+import { sweepCallSessions } from "../calls/sweep.js";
 import { faultsFromEnv } from "../balances/faults.js";
 import { checkAccount } from "../balances/reconcile.js";
 import { sweepStranded } from "../balances/stranded.js";
@@ -104,11 +104,7 @@ function sweepStrandedEvery(s: {
   return timer;
 }
 
-/**
- * Marks call sessions past their expiry in the ledger (Redis already holds nothing for
- * them: its script expires them by its own clock when it meets them), and refreshes the
- * session gauges. Several raters may sweep at once: the update is safe to repeat.
- */
+/** Every interval, sweepCallSessions (calls/sweep.ts): expired sessions marked, gauges refreshed. */
 function sweepCallSessionsEvery(s: {
   pool: ReturnType<typeof createPool>;
   logger: ReturnType<typeof createLogger>;
@@ -119,12 +115,7 @@ function sweepCallSessionsEvery(s: {
   const timer = setInterval(() => {
     if (running) return;
     running = true;
-    void (async () => {
-      s.metrics.callExpiries.inc(await expireCallSessions(s.pool));
-      const totals = await callSessionTotals(s.pool);
-      s.metrics.callSessionsOpen.set(totals.open);
-      s.metrics.callHeldMicros.set(Number(totals.heldMicros));
-    })()
+    sweepCallSessions(s.pool, s.metrics)
       .catch((err: unknown) => s.logger.warn({ err }, "sweep of expired call sessions failed; will retry"))
       .finally(() => (running = false));
   }, s.intervalMs);

@@ -5,7 +5,9 @@
  * session expires by itself, and a Redis wipe loses no hold.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { expireCallSessions } from "../../src/adapters/postgres/call-sessions.js";
+import { Registry } from "prom-client";
+import { sweepCallSessions } from "../../src/calls/sweep.js";
+import { createMetrics } from "../../src/observability/metrics.js";
 import { applyEntries, restoreFromLedger } from "../../src/balances/write-path.js";
 import { utcMonth } from "../../src/balances/types.js";
 import type { CallStore } from "../../src/calls/types.js";
@@ -393,8 +395,17 @@ describe("when Postgres cannot record", () => {
 
 describe("expiry", () => {
   let quick: ApiRig;
+  const registry = new Registry();
+  const metrics = createMetrics(registry, { defaultMetrics: false });
+  const metric = async (name: string) => {
+    const found = (await registry.getMetricsAsJSON()).find((m) => m.name === name);
+    return found?.values.map((v) => ({ labels: v.labels, value: v.value }));
+  };
   beforeAll(async () => {
-    quick = await apiRig(scope, { calls: { quotaSeconds: 2, graceSeconds: 1, cdrWaitSeconds: 2 } });
+    quick = await apiRig(scope, {
+      calls: { quotaSeconds: 2, graceSeconds: 2, cdrWaitSeconds: 2 },
+      callMetrics: { grant: (result) => metrics.callGrants.inc({ result }) },
+    });
   });
 
   it("a session neither renewed nor ended releases its hold at expires_at", async () => {
@@ -402,18 +413,26 @@ describe("expiry", () => {
     const key = await quick.key("switch");
     const began = Date.now();
     const grant = (await start(quick, account, "gone", { key })).json<Grant>();
-    // 2 s granted (a first minute: 0.10), expiring 2 s + 1 s of grace after the start.
+    // 2 s granted (a first minute: 0.10), expiring 2 s + 2 s of grace after the start.
     expect(grant).toMatchObject({ granted_seconds: 2, held_micros: 100_000, final: false });
     expect((await balance(quick, account)).held_micros).toBe(100_000);
+    expect((await sweepCallSessions(quick.rig.pool, metrics, { marginMs: 0 })).expired).toBe(0);
+    expect(await metric("ratestream_call_sessions_open")).toEqual([{ labels: {}, value: 1 }]);
+    expect(await metric("ratestream_call_held_micros")).toEqual([{ labels: {}, value: 100_000 }]);
     while ((await balance(quick, account)).held_micros !== 0) {
       expect(Date.now() - began).toBeLessThan(15_000);
       await new Promise((r) => setTimeout(r, 100));
     }
-    expect(Date.now() - began).toBeGreaterThanOrEqual(2_900);
+    expect(Date.now() - began).toBeGreaterThanOrEqual(3_900);
     expect(await calls(quick, account)).toEqual([]);
-    // The sweep (here without its margin for clocks) marks it in the ledger; then it
-    // cannot start again, even after a wipe.
-    expect(await expireCallSessions(quick.rig.pool, 0)).toBeGreaterThanOrEqual(1);
+    // The sweep (here without its margin for clocks) marks it in the ledger and counts
+    // it; then it cannot start again, even after a wipe.
+    expect((await sweepCallSessions(quick.rig.pool, metrics, { marginMs: 0 })).expired).toBe(1);
+    expect(await metric("ratestream_call_sessions_expired_total")).toEqual([{ labels: {}, value: 1 }]);
+    expect(await metric("ratestream_call_sessions_open")).toEqual([{ labels: {}, value: 0 }]);
+    expect(await metric("ratestream_call_grants_total")).toEqual([
+      { labels: { result: "granted" }, value: 1 },
+    ]);
     expect(await rowState(quick, account, "gone")).toMatchObject({ state: "expired", held_micros: "0" });
     await quick.rig.wipeRedis();
     expect((await start(quick, account, "gone", { key })).statusCode).toBe(409);

@@ -4,7 +4,7 @@ import { createApiKey, revokeApiKey, type ApiKeyRole } from "../../src/adapters/
 import { createStripePayments } from "../../src/adapters/stripe/stripe-payments.js";
 import { buildApiApp } from "../../src/api/app.js";
 import { RedisCallStore } from "../../src/adapters/redis/call-store.js";
-import { DEFAULT_CALL_SETTINGS, type CallSettings } from "../../src/calls/sessions.js";
+import { DEFAULT_CALL_SETTINGS, type CallMetrics, type CallSettings } from "../../src/calls/sessions.js";
 import type { CallStore } from "../../src/calls/types.js";
 import { applyEntries } from "../../src/balances/write-path.js";
 import { parseNumberDeck } from "../../src/core/decks/number-deck.js";
@@ -67,6 +67,7 @@ export async function apiRig(
     calls?: Partial<CallSettings>;
     /** Wraps the call store, to interleave faults with its steps. */
     wrapCallStore?: (store: CallStore, rig: BalanceRig) => CallStore;
+    callMetrics?: CallMetrics;
     now?: () => Date;
   } = {},
 ): Promise<ApiRig> {
@@ -95,6 +96,7 @@ export async function apiRig(
     calls: {
       store: (options.wrapCallStore ?? ((store) => store))(new RedisCallStore(rig.redis), rig),
       settings: { ...DEFAULT_CALL_SETTINGS, ...options.calls },
+      metrics: options.callMetrics,
     },
     now: options.now,
   });
