@@ -73,10 +73,13 @@ local others = 0
 local open = 0
 local listed = {}
 local own
+local counted
 local fields = redis.call('HGETALL', state_key)
 for i = 1, #fields, 2 do
   local name = fields[i]
-  if string.sub(name, 1, 2) == 'c:' then
+  if name == 'open_calls' then
+    counted = tonumber(fields[i + 1])
+  elseif string.sub(name, 1, 2) == 'c:' then
     local s = decode(fields[i + 1])
     if is_open(s) and s.untilms <= now then
       s.state = 'expired'
@@ -102,7 +105,10 @@ for i = 1, #fields, 2 do
     end
   end
 end
-redis.call('HSET', state_key, 'open_calls', num(open))
+-- Written only when it changed: a list (balance, authorize) stays a read.
+if counted ~= open then
+  redis.call('HSET', state_key, 'open_calls', num(open))
+end
 
 local function reply(outcome, s)
   return { outcome, num(balance), num(others), num(now), s and encode(s) or '' }
