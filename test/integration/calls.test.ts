@@ -242,6 +242,14 @@ describe("start", () => {
     await bad({ ...ok, direction: "sideways" });
     await bad({ ...ok, extra: 1 });
     expect((await start(api, account, "é".repeat(128))).statusCode).toBe(200);
+    // Any call_id a cdr_id may be reaches renew and end percent-encoded in the path.
+    const odd = "sip/call 50%?#x";
+    expect((await start(api, account, odd)).json<Grant>().granted_seconds).toBe(300);
+    expect((await renew(account, odd, 10)).json<Grant>()).toMatchObject({
+      call_id: odd,
+      granted_seconds: 600,
+    });
+    expect((await end(account, odd, 10)).json()).toMatchObject({ call_id: odd, state: "ended" });
   });
 });
 
