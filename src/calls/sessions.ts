@@ -301,9 +301,3 @@ export async function endCall(
       throw new Error(`calls-1.lua answered ${reply.outcome} to an end`);
   }
 }
-
-/** The holds of an account's open sessions (undefined: no such account). */
-export async function heldMicros(deps: CallDeps, accountId: string): Promise<bigint | undefined> {
-  const reply = await listCalls(deps, accountId);
-  return reply && reply.othersHeldMicros;
-}
