@@ -192,6 +192,23 @@ describe("start", () => {
     expect(auth.json()).toEqual({ allowed: false, reason: "insufficient_credit", max_duration_seconds: 0 });
   });
 
+  it("renews racing starts never hold more than balance − 2.00 either", async () => {
+    const account = await api.account(12n * M);
+    const first = await Promise.all(Array.from({ length: 10 }, (_, i) => start(api, account, `mix-${i}`)));
+    for (const r of first) expect(r.json<Grant>().held_micros).toBe(500_000); // 5.00 of 10.00
+    const answers = await Promise.all([
+      ...Array.from({ length: 10 }, (_, i) => renew(account, `mix-${i}`, 250)),
+      ...Array.from({ length: 10 }, (_, i) => start(api, account, `mix-new-${i}`)),
+    ]);
+    for (const r of answers) expect(r.statusCode).toBe(200);
+    const open = await calls(api, account);
+    for (const c of open) expect(BigInt(c.held_micros)).toBe(callCharge(UK, c.granted_seconds));
+    const held = open.reduce((sum, c) => sum + c.held_micros, 0);
+    // Every 0.10 of the 5.00 left is granted to someone, and nothing more.
+    expect(held).toBe(10_000_000);
+    expect((await balance(api, account)).available_micros).toBe(0);
+  });
+
   it("is idempotent per call_id: the same call again answers the session as it stands and holds nothing more", async () => {
     const account = await api.account(3n * M);
     const first = (await start(api, account, "same")).json<Grant>();
