@@ -13,6 +13,7 @@ import { BODY_LIMIT_BYTES, ERROR_SCHEMA, frameworkError, installErrorHandling } 
 import { authorizeRoutes } from "./routes/authorize.js";
 import { autoRechargeRoutes } from "./routes/auto-recharge.js";
 import { balanceRoutes } from "./routes/balance.js";
+import { callRoutes } from "./routes/calls.js";
 import { cardRoutes } from "./routes/cards.js";
 import { numberRoutes } from "./routes/numbers.js";
 
@@ -42,7 +43,7 @@ export async function buildApiApp(deps: ApiDeps): Promise<FastifyInstance> {
         title: "ratestream",
         version: "1",
         description:
-          "Prepaid call rating: balances, call authorization, card recharges, numbers. " +
+          "Prepaid call rating: balances, call authorization and call sessions, card recharges, numbers. " +
           "Amounts are integer micros (1 USD = 1,000,000); each operation lists the key roles " +
           "that may call it in x-roles. Errors: {error: {code, message}}.",
       },
@@ -70,6 +71,7 @@ export async function buildApiApp(deps: ApiDeps): Promise<FastifyInstance> {
   cardRoutes(app, deps);
   autoRechargeRoutes(app, deps);
   numberRoutes(app, deps);
+  callRoutes(app, deps);
 
   await app.ready();
   return app;

@@ -8,6 +8,8 @@ import { utcMonth } from "../balances/types.js";
 import type { RateTable } from "../core/rating/rate-table.js";
 import type { Logger } from "../observability/logger.js";
 import type { CardPayments } from "../recharge/payments.js";
+import { listCalls, type CallDeps, type CallMetrics, type CallSettings } from "../calls/sessions.js";
+import type { CallStore } from "../calls/types.js";
 import { ApiError } from "./errors.js";
 
 export interface ApiDeps {
@@ -23,6 +25,39 @@ export interface ApiDeps {
   now?: () => Date;
   /** Requests per second per API key (per client IP without a valid key); default 1000. */
   rateLimitPerSecond?: number;
+  /** Call sessions (SPEC §8); without them the session routes answer 503 and nothing is held. */
+  calls?: { store: CallStore; settings: CallSettings; metrics?: CallMetrics };
+}
+
+/** The call session dependencies, or undefined when this server has none. */
+export function callDeps(deps: ApiDeps): CallDeps | undefined {
+  if (!deps.calls) return undefined;
+  return {
+    store: deps.calls.store,
+    settings: deps.calls.settings,
+    metrics: deps.calls.metrics,
+    pool: deps.pool,
+    write: deps.write,
+    rateTable: deps.rateTable,
+    now: deps.now,
+  };
+}
+
+/**
+ * The balance and the holds of the open call sessions, read in one atomic step, the
+ * account restored from the ledger if Redis lost it; undefined: no account.
+ */
+export async function balanceAndHolds(
+  deps: ApiDeps,
+  accountId: string,
+): Promise<{ balanceMicros: bigint; heldMicros: bigint } | undefined> {
+  const calls = callDeps(deps);
+  if (!calls) {
+    const balance = await currentBalance(deps, accountId);
+    return balance === undefined ? undefined : { balanceMicros: balance, heldMicros: 0n };
+  }
+  const reply = await listCalls(calls, accountId);
+  return reply && { balanceMicros: reply.balanceMicros, heldMicros: reply.othersHeldMicros };
 }
 
 /** The real-time balance from Redis, restored from the ledger if Redis lost it; undefined: no account. */

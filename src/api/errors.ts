@@ -21,6 +21,7 @@ export type ApiErrorCode =
   | "insufficient_credit"
   | "not_available"
   | "number_taken"
+  | "call_closed"
   | "recharge_in_progress"
   | "payments_not_configured"
   | "unavailable"

@@ -1,4 +1,5 @@
 /** The vocabulary of the balance write path, shared by its store and ledger adapters. */
+import type { CallSession } from "../calls/types.js";
 
 export const ENTRY_KINDS = [
   "call",
@@ -121,6 +122,8 @@ export interface AccountSnapshot {
   monthOfflineReloadMicros: bigint;
   cappedAutoThisMonth: boolean;
   cappedOfflineThisMonth: boolean;
+  /** The account's open call sessions (SPEC §8): their holds come back with the balance. */
+  calls?: CallSession[];
 }
 
 /** Blocked below 2.00 (SPEC §1.3); low balance below 5.00 (§1.4). */

@@ -12,6 +12,8 @@ import { createAvroRegistry } from "../adapters/registry/avro.js";
 import { RedisBalanceStore } from "../adapters/redis/balance-store.js";
 import { connectRedis } from "../adapters/redis/connection.js";
 import { refuseEvictingRedis } from "../adapters/redis/eviction.js";
+import { RedisCallStore } from "../adapters/redis/call-store.js";
+import { sweepCallSessions } from "../calls/sweep.js";
 import { faultsFromEnv } from "../balances/faults.js";
 import { checkAccount } from "../balances/reconcile.js";
 import { sweepStranded } from "../balances/stranded.js";
@@ -99,6 +101,25 @@ function sweepStrandedEvery(s: {
     },
     Math.max(1_000, s.afterMs / 2),
   );
+  timer.unref();
+  return timer;
+}
+
+/** Every interval, sweepCallSessions (calls/sweep.ts): expired sessions marked, gauges refreshed. */
+function sweepCallSessionsEvery(s: {
+  pool: ReturnType<typeof createPool>;
+  logger: ReturnType<typeof createLogger>;
+  metrics: ReturnType<typeof createMetrics>;
+  intervalMs: number;
+}): NodeJS.Timeout {
+  let running = false;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    sweepCallSessions(s.pool, s.metrics)
+      .catch((err: unknown) => s.logger.warn({ err }, "sweep of expired call sessions failed; will retry"))
+      .finally(() => (running = false));
+  }, s.intervalMs);
   timer.unref();
   return timer;
 }
@@ -248,7 +269,13 @@ async function runRater(options: RunOptions): Promise<void> {
     publishEvents: (eventIds) => outbox.publish(eventIds),
     logger,
     rateLimitPerSecond: config.apiRateLimitPerSecond,
+    calls: {
+      store: new RedisCallStore(redis),
+      settings: config.calls,
+      metrics: { grant: (result) => metrics.callGrants.inc({ result }) },
+    },
   });
+  const callSweep = sweepCallSessionsEvery({ pool, logger, metrics, intervalMs: 10_000 });
   const server = await startOpsServer({
     port: config.httpPort,
     registry,
@@ -285,6 +312,7 @@ async function runRater(options: RunOptions): Promise<void> {
   // kafkajs waits for the batch in flight (which commits) before leaving the group.
   clearInterval(sampler);
   clearInterval(stranded);
+  clearInterval(callSweep);
   await consumer.disconnect();
   await outbox.stop();
   await watcher.stop();

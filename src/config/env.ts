@@ -15,6 +15,8 @@ export interface Config {
   logLevel: LogLevel;
   /** Requests per second each API key may make (unauthenticated ones: per client IP). */
   apiRateLimitPerSecond: number;
+  /** Call sessions (SPEC §8). */
+  calls: { quotaSeconds: number; graceSeconds: number; cdrWaitSeconds: number };
 }
 
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -32,6 +34,9 @@ export const DEFAULTS = {
   SMTP_FROM: "ratestream billing <billing@ratestream.local>",
   // Generous for a switch asking before every call; a runaway client still meets a wall.
   API_RATE_LIMIT_PER_S: 1000,
+  CALL_QUOTA_SECONDS: 300,
+  CALL_GRACE_SECONDS: 60,
+  CALL_CDR_WAIT_SECONDS: 3600,
 } as const;
 
 type Env = Record<string, string | undefined>;
@@ -64,6 +69,29 @@ export function loadConfig(env: Env, options: { httpPortDefault?: number } = {})
     smtpFrom: parseMailbox("SMTP_FROM", read("SMTP_FROM") ?? DEFAULTS.SMTP_FROM),
     logLevel: parseLogLevel(read("LOG_LEVEL") ?? DEFAULTS.LOG_LEVEL),
     apiRateLimitPerSecond: parseRate("API_RATE_LIMIT_PER_S", read("API_RATE_LIMIT_PER_S")),
+    calls: {
+      quotaSeconds: parseSeconds(
+        "CALL_QUOTA_SECONDS",
+        read("CALL_QUOTA_SECONDS"),
+        DEFAULTS.CALL_QUOTA_SECONDS,
+        1,
+        86_400,
+      ),
+      graceSeconds: parseSeconds(
+        "CALL_GRACE_SECONDS",
+        read("CALL_GRACE_SECONDS"),
+        DEFAULTS.CALL_GRACE_SECONDS,
+        0,
+        86_400,
+      ),
+      cdrWaitSeconds: parseSeconds(
+        "CALL_CDR_WAIT_SECONDS",
+        read("CALL_CDR_WAIT_SECONDS"),
+        DEFAULTS.CALL_CDR_WAIT_SECONDS,
+        1,
+        604_800,
+      ),
+    },
   };
 }
 
@@ -116,6 +144,22 @@ function parseRate(variable: string, value: string | undefined): number {
     throw new ConfigError(variable, `"${value}" is not a whole number of requests per second (1-1000000)`);
   }
   return rate;
+}
+
+/** Whole seconds from min to max. */
+function parseSeconds(
+  variable: string,
+  value: string | undefined,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  if (value === undefined) return fallback;
+  const seconds = /^\d{1,7}$/.test(value) ? Number(value) : NaN;
+  if (!(seconds >= min && seconds <= max)) {
+    throw new ConfigError(variable, `"${value}" is not a whole number of seconds from ${min} to ${max}`);
+  }
+  return seconds;
 }
 
 function parseStripeKey(value: string | undefined): string | undefined {

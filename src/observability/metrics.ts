@@ -86,6 +86,27 @@ export function createMetrics(registry: Registry, options: { defaultMetrics?: bo
       labelNames: ["outcome"] as const,
       registers: [registry],
     }),
+    callSessionsOpen: new Gauge({
+      name: "ratestream_call_sessions_open",
+      help: "Call sessions open (active, or ended awaiting their CDR) across all accounts, as the ledger records them; refreshed by the session sweep.",
+      registers: [registry],
+    }),
+    callHeldMicros: new Gauge({
+      name: "ratestream_call_held_micros",
+      help: "Credit held by open call sessions across all accounts, in micros; refreshed by the session sweep.",
+      registers: [registry],
+    }),
+    callGrants: new Counter({
+      name: "ratestream_call_grants_total",
+      help: "Answers to call session starts and renews, by result (granted, blocked, insufficient_credit, no_rate, unknown_account, conflict, not_found, unrecorded; renews prefixed renew_).",
+      labelNames: ["result"] as const,
+      registers: [registry],
+    }),
+    callExpiries: new Counter({
+      name: "ratestream_call_sessions_expired_total",
+      help: "Call sessions that expired without being renewed, ended or settled (marked in the ledger by the sweep).",
+      registers: [registry],
+    }),
   };
 }
 

@@ -25,6 +25,12 @@ const SAMPLES: Record<string, { query?: string; body?: unknown }> = {
   "POST /v1/accounts/{id}/recharges": { body: { amount: "10.00" } },
   "PUT /v1/accounts/{id}/auto-recharge": { body: { enabled: false } },
   "POST /v1/accounts/{id}/numbers": { body: { number: "+14155550100", number_type: "local" } },
+  "POST /v1/accounts/{id}/calls": {
+    body: { call_id: "c-access", direction: "outbound", to: "+442071234567" },
+  },
+  "POST /v1/accounts/{id}/calls/{call_id}/renew": { body: { used_seconds: 10 } },
+  "POST /v1/accounts/{id}/calls/{call_id}/end": { body: { duration_seconds: 10 } },
+  "GET /v1/accounts/{id}/calls": {},
 };
 
 interface Operation {
@@ -87,7 +93,7 @@ describe("API access", () => {
     const failures: string[] = [];
     for (const op of await operations()) {
       const sample = SAMPLES[`${op.method} ${op.path}`]!;
-      const url = op.path.replace("{id}", account) + (sample.query ?? "");
+      const url = op.path.replace("{id}", account).replace("{call_id}", "c-access") + (sample.query ?? "");
       const expected = (who: string): "allowed" | 401 | 403 => {
         if (["revoked", "unknown", "none", "malformed"].includes(who)) return 401;
         if (who.startsWith("other")) return 403;

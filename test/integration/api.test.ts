@@ -103,6 +103,8 @@ describe("balance and ledger", () => {
       account_id: account,
       balance_micros: 4_500_000,
       blocked: false,
+      held_micros: 0,
+      available_micros: 2_500_000,
       currency: "USD",
       thresholds: { low_balance_micros: 5_000_000, block_micros: 2_000_000 },
     });

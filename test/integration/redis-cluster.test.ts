@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { accountKeys } from "../../src/adapters/redis/keys.js";
 import { RedisBalanceStore } from "../../src/adapters/redis/balance-store.js";
 import { refuseEvictingRedis } from "../../src/adapters/redis/eviction.js";
+import { RedisCallStore } from "../../src/adapters/redis/call-store.js";
 import { applyEntries } from "../../src/balances/write-path.js";
 import { checkAccount } from "../../src/balances/reconcile.js";
 import { balanceRig, call, credit } from "../support/balances.js";
@@ -102,5 +103,34 @@ describe("balance scripts on Redis Cluster", () => {
       }
     }
     expect(client.nodes("master")).toHaveLength(3);
+  });
+
+  it("call sessions too: held and settled in each account's own slot", async () => {
+    const rig = await balanceRig(scope);
+    const store = new RedisBalanceStore(client);
+    const calls = new RedisCallStore(client);
+    const deps = { ...rig.deps, store };
+    const accounts = await Promise.all(Array.from({ length: 12 }, () => rig.newAccount()));
+    scope.defer(() => Promise.all(accounts.map((a) => store.forget(a))));
+    await applyEntries(
+      deps,
+      accounts.map((a) => credit(a, "opening", 10_000_000n)),
+    );
+    const timing = { graceMs: 60_000, keepClosedMs: 60_000 };
+    const meta = { direction: "outbound" as const, to: "+442071234567", features: [] };
+    const started = await Promise.all(
+      accounts.map((a) => calls.start(a, "s-1", meta, [{ seconds: 300, holdMicros: 500_000n }], timing)),
+    );
+    for (const reply of started) expect(reply !== "missing" && reply.outcome).toBe("granted");
+    const outcomes = await applyEntries(
+      deps,
+      accounts.map((a) => call(a, "s-1", 300_000n)),
+    );
+    expect(outcomes.every((o) => o.status === "applied")).toBe(true);
+    for (const a of accounts) {
+      const listed = await calls.list(a, timing);
+      expect(listed !== "missing" && listed.othersHeldMicros).toBe(0n);
+      expect(listed !== "missing" && listed.balanceMicros).toBe(9_700_000n);
+    }
   });
 });

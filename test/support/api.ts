@@ -3,13 +3,17 @@ import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from "fas
 import { createApiKey, revokeApiKey, type ApiKeyRole } from "../../src/adapters/postgres/accounts.js";
 import { createStripePayments } from "../../src/adapters/stripe/stripe-payments.js";
 import { buildApiApp } from "../../src/api/app.js";
+import { RedisCallStore } from "../../src/adapters/redis/call-store.js";
+import { DEFAULT_CALL_SETTINGS, type CallMetrics, type CallSettings } from "../../src/calls/sessions.js";
+import type { CallStore } from "../../src/calls/types.js";
 import { applyEntries } from "../../src/balances/write-path.js";
 import { parseNumberDeck } from "../../src/core/decks/number-deck.js";
 import { parseRateDeck } from "../../src/core/decks/rate-deck.js";
 import { buildRateTable, type RateTable } from "../../src/core/rating/rate-table.js";
 import { StripeFake } from "../../src/tools/stripe-fake.js";
 import { balanceRig, credit, type BalanceRig } from "./balances.js";
-import { rateDeck } from "./decks.js";
+import { rateDeck, surchargeDeck } from "./decks.js";
+import { parseSurchargeDeck } from "../../src/core/decks/surcharge-deck.js";
 import { uniqueName, type Scope } from "./services.js";
 
 export const STRIPE_TEST_KEY = "sk_test_ratestream";
@@ -29,10 +33,14 @@ export const TEST_NUMBERS = [
   "1800,toll_free,3.00,2020-01-01",
 ].join("\n");
 
+/** Features for call sessions: recording 0.02/min, conference 0.05/min. */
+export const TEST_SURCHARGES = surchargeDeck("recording,0.02,2020-01-01", "conference,0.05,2020-01-01");
+
 export function testRateTable(): RateTable {
   return buildRateTable(
     {
       rates: parseRateDeck(TEST_RATES, "rates.csv"),
+      surcharges: parseSurchargeDeck(TEST_SURCHARGES, "surcharges.csv"),
       numbers: parseNumberDeck(`${TEST_NUMBERS}\n`, "numbers.csv"),
     },
     1,
@@ -54,7 +62,15 @@ export interface ApiRig {
 
 export async function apiRig(
   scope: Scope,
-  options: { payments?: boolean; stripeTimeoutMs?: number } = {},
+  options: {
+    payments?: boolean;
+    stripeTimeoutMs?: number;
+    calls?: Partial<CallSettings>;
+    /** Wraps the call store, to interleave faults with its steps. */
+    wrapCallStore?: (store: CallStore, rig: BalanceRig) => CallStore;
+    callMetrics?: CallMetrics;
+    now?: () => Date;
+  } = {},
 ): Promise<ApiRig> {
   const rig = await balanceRig(scope);
   const stripe = new StripeFake();
@@ -79,6 +95,12 @@ export async function apiRig(
       return Promise.resolve();
     },
     logger: rig.deps.logger,
+    calls: {
+      store: (options.wrapCallStore ?? ((store) => store))(new RedisCallStore(rig.redis), rig),
+      settings: { ...DEFAULT_CALL_SETTINGS, ...options.calls },
+      metrics: options.callMetrics,
+    },
+    now: options.now,
   });
   scope.defer(() => app.close());
   return {

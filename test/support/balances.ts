@@ -1,5 +1,6 @@
 /** A ledger schema and a Redis key space of the test's own, with the write path wired up. */
 import type pg from "pg";
+import type { Redis } from "ioredis";
 import { migrate } from "../../src/adapters/postgres/migrate.js";
 import { PostgresLedger } from "../../src/adapters/postgres/ledger.js";
 import { accountKeys, allAccountKeys } from "../../src/adapters/redis/keys.js";
@@ -11,6 +12,7 @@ import { config, Scope, testLogger, uniqueName } from "./services.js";
 
 export interface BalanceRig {
   pool: pg.Pool;
+  redis: Redis;
   schema: string;
   deps: WritePathDeps & { store: RedisBalanceStore; ledger: PostgresLedger };
   /** DATABASE_URL for a child process that should use this test's schema. */
@@ -50,6 +52,7 @@ export async function balanceRig(scope: Scope): Promise<BalanceRig> {
   const ledger = new PostgresLedger(pool);
   return {
     pool,
+    redis,
     schema,
     deps: { store, ledger, logger: testLogger },
     databaseUrl: `${config.databaseUrl}?options=${encodeURIComponent(`-c search_path=${schema}`)}`,

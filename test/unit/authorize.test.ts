@@ -51,6 +51,15 @@ describe("authorizeCall", () => {
     expect(authorizeCall(perMinute(100_000), 2_099_999n).reason).toBe("insufficient_credit");
   });
 
+  it("counts the holds of open call sessions as credit already promised, never as a block", () => {
+    // 3.00: 1.00 above 2.00, of which 0.70 is held: three minutes at 0.10.
+    expect(authorizeCall(perMinute(100_000), 3n * M, 700_000n).maxDurationSeconds).toBe(180);
+    // Held past the balance: not blocked (the balance is above 2.00), but no credit left.
+    expect(authorizeCall(perMinute(100_000), 3n * M, 5n * M).reason).toBe("insufficient_credit");
+    expect(authorizeCall(perMinute(0), 3n * M, 5n * M).reason).toBe("insufficient_credit");
+    expect(authorizeCall(undefined, 3n * M, 5n * M).reason).toBe("no_rate");
+  });
+
   it("max duration ends a billing step and the connection fee counts", () => {
     // 0.60/min in 30/6 steps with a 0.05 fee: 3.00 of credit → fee 0.05 + 0.01/s × 295 s = 2.95.
     expect(authorizeCall(perMinute(600_000, 50_000, 30, 6), 5n * M).maxDurationSeconds).toBe(294);

@@ -43,6 +43,13 @@ describe("loadConfig", () => {
     expect(loadConfig({ API_RATE_LIMIT_PER_S: "50" }).apiRateLimitPerSecond).toBe(50);
   });
 
+  it("reads the call session settings of SPEC §8, with their defaults", () => {
+    expect(loadConfig({}).calls).toEqual({ quotaSeconds: 300, graceSeconds: 60, cdrWaitSeconds: 3600 });
+    expect(
+      loadConfig({ CALL_QUOTA_SECONDS: "60", CALL_GRACE_SECONDS: "0", CALL_CDR_WAIT_SECONDS: "120" }).calls,
+    ).toEqual({ quotaSeconds: 60, graceSeconds: 0, cdrWaitSeconds: 120 });
+  });
+
   it("treats an empty variable as unset", () => {
     expect(loadConfig({ HTTP_PORT: "", LOG_LEVEL: " " }).httpPort).toBe(8080);
   });
@@ -66,6 +73,13 @@ describe("loadConfig", () => {
     ["API_RATE_LIMIT_PER_S", "10.5"],
     ["API_RATE_LIMIT_PER_S", "fast"],
     ["API_RATE_LIMIT_PER_S", "2000000"],
+    ["CALL_QUOTA_SECONDS", "0"],
+    ["CALL_QUOTA_SECONDS", "86401"],
+    ["CALL_QUOTA_SECONDS", "5m"],
+    ["CALL_GRACE_SECONDS", "-1"],
+    ["CALL_GRACE_SECONDS", "1.5"],
+    ["CALL_CDR_WAIT_SECONDS", "0"],
+    ["CALL_CDR_WAIT_SECONDS", "604801"],
   ])("refuses %s=%s naming the variable", (variable, value) => {
     let error: unknown;
     try {

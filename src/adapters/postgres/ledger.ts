@@ -10,6 +10,7 @@ import { eventIdOf, invoiceId } from "../../balances/event-id.js";
 import { recordedKey, type Ledger, type RecordedEntry, type RecordResult } from "../../balances/ports.js";
 import { RecordRefusedError, SequenceConflictError } from "../../errors.js";
 import type { AccountSnapshot, Applied, BalanceEventDraft } from "../../balances/types.js";
+import { openCallSessions } from "./call-sessions.js";
 
 const INSERT_ENTRIES = `
   insert into ledger_entries (account_id, seq, idempotency_key, kind, amount_micros, balance_after_micros,
@@ -50,6 +51,13 @@ const INSERT_NUMBERS = `
   select v.number, v.account_id, v.number_type, v.price, a.currency, $5
   from unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) as v(number, account_id, number_type, price)
   join accounts a using (account_id)`;
+
+// A CDR settles the open call session of the same account whose call_id is its cdr_id
+// (SPEC §8), in the transaction that records its entry, as apply-2n.lua did in Redis.
+const SETTLE_CALLS = `
+  update call_sessions c set state = 'settled', held_micros = 0, updated_at = $3
+  from unnest($1::text[], $2::text[]) as v(account_id, call_id)
+  where c.account_id = v.account_id and c.call_id = v.call_id and c.state in ('active', 'ended')`;
 
 export class PostgresLedger implements Ledger {
   constructor(private readonly pool: pg.Pool) {}
@@ -113,7 +121,12 @@ export class PostgresLedger implements Ledger {
       price: [] as string[],
     };
 
+    const settles = { account: [] as string[], call: [] as string[] };
     for (const { request, entries, events } of applied) {
+      if (request.kind === "call" && request.key.startsWith("cdr:")) {
+        settles.account.push(request.accountId);
+        settles.call.push(request.key.slice("cdr:".length));
+      }
       if (request.buysNumber) {
         num.number.push(request.buysNumber.number);
         num.account.push(request.accountId);
@@ -194,6 +207,9 @@ export class PostgresLedger implements Ledger {
       if (num.number.length > 0) {
         await client.query(INSERT_NUMBERS, [num.number, num.account, num.type, num.price, occurredAt]);
       }
+      if (settles.call.length > 0) {
+        await client.query(SETTLE_CALLS, [settles.account, settles.call, occurredAt]);
+      }
       await client.query("commit");
       return { status: "recorded" };
     } catch (err) {
@@ -237,7 +253,30 @@ export class PostgresLedger implements Ledger {
 
   async snapshot(accountId: string, month: string): Promise<AccountSnapshot | undefined> {
     const monthStart = new Date(`${month}-01T00:00:00Z`);
-    const { rows } = await this.pool.query<
+    // One snapshot of the balance and the open call sessions: a CDR settling a session
+    // meanwhile is in both or neither.
+    const client = await this.pool.connect();
+    try {
+      await client.query("begin isolation level repeatable read read only");
+      const snapshot = await this.snapshotIn(client, accountId, month, monthStart);
+      if (snapshot) snapshot.calls = await openCallSessions(client, accountId);
+      await client.query("commit");
+      return snapshot;
+    } catch (err) {
+      await client.query("rollback").catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  private async snapshotIn(
+    client: pg.PoolClient,
+    accountId: string,
+    month: string,
+    monthStart: Date,
+  ): Promise<AccountSnapshot | undefined> {
+    const { rows } = await client.query<
       AccountRow & {
         balance: string;
         seq: string;

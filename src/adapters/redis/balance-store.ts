@@ -12,6 +12,7 @@ import type {
   EntryRequest,
   Refused,
 } from "../../balances/types.js";
+import { encodeSession } from "../../calls/types.js";
 import { accountKeys, allAccountKeys, PENDING_KEY_PATTERN, accountOfPendingKey } from "./keys.js";
 import { defineBalanceScripts, type ScriptedRedis } from "./scripts.js";
 
@@ -99,6 +100,10 @@ export class RedisBalanceStore implements BalanceStore {
       snapshot.cappedAutoThisMonth ? snapshot.month : "",
       "capped_off",
       snapshot.cappedOfflineThisMonth ? snapshot.month : "",
+      // The account's open call sessions come back with its balance (SPEC §8).
+      ...(snapshot.calls ?? []).flatMap((call) => [`c:${call.callId}`, encodeSession(call)]),
+      "open_calls",
+      String(snapshot.calls?.length ?? 0),
     ];
     return (await this.redis.rs1_restore(keys.state, keys.pending, ...fields)) === 1;
   }

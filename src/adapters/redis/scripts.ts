@@ -12,6 +12,7 @@ export const SCRIPTS_VERSION = 1;
 
 const SCRIPT_FILES = [
   "apply-2n.lua",
+  "calls-1.lua",
   "confirm-1n.lua",
   "forget-2.lua",
   "restore-2.lua",
@@ -24,6 +25,8 @@ export interface BalanceScripts {
   rs1_apply(numberOfKeys: number, keys: string[], args: string[]): Promise<(number | string[])[]>;
   rs1_apply_one(state: string, pending: string, args: string[]): Promise<(number | string[])[]>;
   /** Many accounts: each one's pending key; each one's count and keys. */
+  /** One account's call sessions (calls-1.lua): its state key; op, call_id, then the op's own. */
+  rs1_calls(state: string, ...args: string[]): Promise<number | string[]>;
   rs1_confirm(numberOfKeys: number, keys: string[], args: string[]): Promise<number>;
   rs1_confirm_one(pending: string, args: string[]): Promise<number>;
   rs1_forget(state: string, pending: string, ...keys: string[]): Promise<number>;

@@ -3,7 +3,7 @@ import type { FastifyInstance } from "fastify";
 import type { Direction } from "../../core/cdr.js";
 import { authorizeCall } from "../../core/rating/authorize.js";
 import { guarded } from "../auth.js";
-import { ACCOUNT_PARAMS, currentBalance, type ApiDeps } from "../deps.js";
+import { ACCOUNT_PARAMS, balanceAndHolds, type ApiDeps } from "../deps.js";
 
 export function authorizeRoutes(app: FastifyInstance, deps: ApiDeps): void {
   app.get<{ Params: { id: string }; Querystring: { direction: Direction; to: string } }>(
@@ -13,7 +13,8 @@ export function authorizeRoutes(app: FastifyInstance, deps: ApiDeps): void {
       description:
         "Prices one call as rating will, without surcharges: features (recording, conference …) are not known " +
         "before the call and are charged on its CDR, so a call with features can end below the answer's " +
-        "limit. It holds nothing: concurrent calls of one account are each allowed the same credit.",
+        "limit. It counts the holds of the account's open call sessions but holds nothing itself: concurrent " +
+        "calls of one account are each allowed the same credit (open a call session to hold it).",
       params: ACCOUNT_PARAMS,
       querystring: {
         type: "object",
@@ -42,12 +43,11 @@ export function authorizeRoutes(app: FastifyInstance, deps: ApiDeps): void {
     async (request) => {
       const { direction } = request.query;
       const to = `+${request.query.to.slice(1)}`;
-      const balance = await currentBalance(deps, request.params.id);
-      if (balance === undefined)
-        return { allowed: false, reason: "unknown_account", max_duration_seconds: 0 };
+      const found = await balanceAndHolds(deps, request.params.id);
+      if (found === undefined) return { allowed: false, reason: "unknown_account", max_duration_seconds: 0 };
       const at = (deps.now?.() ?? new Date()).getTime() * 1000;
       const rate = deps.rateTable()?.rates[direction].lookup(to, 1, at);
-      const decision = authorizeCall(rate, balance);
+      const decision = authorizeCall(rate, found.balanceMicros, found.heldMicros);
       return {
         allowed: decision.allowed,
         reason: decision.reason,

@@ -2,7 +2,7 @@
 import type { FastifyInstance } from "fastify";
 import { BLOCK_THRESHOLD_MICROS, LOW_BALANCE_THRESHOLD_MICROS } from "../../balances/types.js";
 import { guarded } from "../auth.js";
-import { ACCOUNT_PARAMS, accountOrFail, currentBalance, int, type ApiDeps } from "../deps.js";
+import { ACCOUNT_PARAMS, accountOrFail, balanceAndHolds, int, type ApiDeps } from "../deps.js";
 import { ApiError, invalid } from "../errors.js";
 
 const LEDGER_LIMIT = { default: 50, max: 500 };
@@ -13,6 +13,11 @@ const BALANCE_SCHEMA = {
     account_id: { type: "string" },
     balance_micros: { type: "integer" },
     blocked: { type: "boolean", description: "balance below 2.00: no calls, no number purchases" },
+    held_micros: { type: "integer", description: "credit held by the account's open call sessions" },
+    available_micros: {
+      type: "integer",
+      description: "balance − 2.00 − held: what new calls may be granted (negative when short)",
+    },
     currency: { type: "string" },
     thresholds: {
       type: "object",
@@ -48,11 +53,13 @@ export function balanceRoutes(app: FastifyInstance, deps: ApiDeps): void {
     }),
     async (request) => {
       const account = await accountOrFail(deps, request.params.id);
-      const balance = (await currentBalance(deps, account.account_id))!;
+      const { balanceMicros: balance, heldMicros: held } = (await balanceAndHolds(deps, account.account_id))!;
       return {
         account_id: account.account_id,
         balance_micros: int(balance),
         blocked: balance < BLOCK_THRESHOLD_MICROS,
+        held_micros: int(held),
+        available_micros: int(balance - BLOCK_THRESHOLD_MICROS - held),
         currency: account.currency,
         thresholds: {
           low_balance_micros: int(LOW_BALANCE_THRESHOLD_MICROS),

@@ -24,19 +24,34 @@ export type CallRate = Pick<
 /** The charge of a call of `billed` seconds: fee + rate × billed / 60, rounded half-up to micros. */
 export function chargeForBilled(rate: CallRate, billed: number): bigint {
   if (billed === 0) return 0n;
-  const total60 = BigInt(rate.connectionFeeMicros) * 60n + BigInt(rate.ratePerMinuteMicros) * BigInt(billed);
+  return roundHalfUp60(charge60ForBilled(rate, billed));
+}
+
+/** The exact charge of `billed` seconds in micros × 60, before the one rounding (0 for 0 s). */
+export function charge60ForBilled(rate: CallRate, billed: number): bigint {
+  if (billed === 0) return 0n;
+  return BigInt(rate.connectionFeeMicros) * 60n + BigInt(rate.ratePerMinuteMicros) * BigInt(billed);
+}
+
+/** micros × 60 → micros, half-up: the one rounding of SPEC §2. */
+export function roundHalfUp60(total60: bigint): bigint {
   return (total60 + 30n) / 60n;
 }
 
 /**
- * Blocked (balance < 2.00) first, then no rate; allowed when the credit above 2.00
- * covers the first increment, and then max_duration_seconds is the longest duration
+ * Blocked (balance < 2.00) first, then no rate; allowed when the credit above 2.00,
+ * less the holds of open call sessions, covers the first increment, and then max_duration_seconds is the longest duration
  * (≤ 86400) whose charge keeps the balance ≥ 2.00.
  */
-export function authorizeCall(rate: CallRate | undefined, balanceMicros: bigint): Authorization {
+export function authorizeCall(
+  rate: CallRate | undefined,
+  balanceMicros: bigint,
+  heldMicros = 0n,
+): Authorization {
   if (balanceMicros < BLOCK_THRESHOLD_MICROS) return refused("blocked");
   if (rate === undefined) return refused("no_rate");
-  const credit = balanceMicros - BLOCK_THRESHOLD_MICROS;
+  // The holds of open call sessions (SPEC §8) are credit already promised.
+  const credit = balanceMicros - BLOCK_THRESHOLD_MICROS - heldMicros;
   const initial = rate.initialIncrement;
   const step = rate.subsequentIncrement;
   if (chargeForBilled(rate, initial) > credit) return refused("insufficient_credit");

@@ -29,6 +29,10 @@
                          "!range" or "!floor,<balance>": the entry is refused and changes
                          nothing (the balance would leave ±(2^53 − 1), where doubles stop
                          being exact, or go below the entry's floor).
+  A "call" entry whose key is "cdr:<id>" settles the account's open call session <id>
+  (SPEC §8, see calls-1.lua) in the same atomic step as its debit: the session holds
+  nothing more. The lookup is skipped for accounts with no open session ("open_calls",
+  read with the balance), so the hot path costs nothing more for them.
   Thresholds (micros): low balance 5.00, block 2.00.
   Months never go back: a writer whose clock is behind the month Redis holds counts in
   that month, so monthly limits do not depend on which writer's clock is right.
@@ -39,15 +43,20 @@ local MAX_RELOADS_PER_ENTRY = 10
 local MAX_EXACT = 9007199254740991
 -- Entries per HMGET/HSET of the pending hash: within Lua's unpack limit.
 local CHUNK = 1000
+-- How long a settled session's record stays in Redis, so a start repeating its call_id
+-- is refused there; the ledger's call_sessions row refuses it after that.
+local SETTLED_KEEP_MS = 3600000
 
 local requested_month = ARGV[1]
 local now = redis.call('TIME')
 local stamp = '|' .. now[1] .. string.format('%03d', math.floor(tonumber(now[2]) / 1000))
+local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 
 -- The state of the account being applied (set by apply_account).
 local balance, seq, auto
 local auto_amount, auto_limit, off_reload, off_threshold, off_max
 local mtd_auto, mtd_off, capped_auto, capped_off, month_state_changed, month
+local open_calls
 -- The result being built for the current entry.
 local booked, events
 
@@ -111,12 +120,13 @@ end
 
 -- Reads the account's state: false when Redis does not hold it.
 local function load(state_key)
-  local f = redis.call('HMGET', state_key, 'balance', 'seq', 'auto')
+  local f = redis.call('HMGET', state_key, 'balance', 'seq', 'auto', 'open_calls')
   if not f[1] then
     return false
   end
   balance = tonumber(f[1])
   seq = tonumber(f[2])
+  open_calls = tonumber(f[4] or '0') or 0
   -- 'online' (online auto-recharge on), 'offline' (offline auto-recharge set) or 'none'
   -- (neither, or a trial account): most accounts need no more than these three fields.
   auto = f[3]
@@ -145,6 +155,18 @@ local function load(state_key)
     end
   end
   return true
+end
+
+-- A call's debit settles its open session, if any: the hold is released (calls-1.lua's encoding).
+local function settle(state_key, key)
+  local field = 'c:' .. string.sub(key, 5)
+  local v = redis.call('HGET', state_key, field)
+  if not v then return end
+  local s, g, _, _, r, meta = string.match(v, '^(%a+),(%d+),(%d+),(%d+),(%d+)|(.*)$')
+  if s ~= 'active' and s ~= 'ended' then return end
+  open_calls = open_calls - 1
+  redis.call('HSET', state_key, field, 'settled,' .. g .. ',0,' .. num(now_ms + SETTLED_KEEP_MS) .. ','
+    .. num(tonumber(r) + 1) .. '|' .. meta, 'open_calls', num(open_calls))
 end
 
 -- Applies one account's n entries, which start at ARGV[at]: its reply.
@@ -182,6 +204,9 @@ local function apply_account(state_key, pending_key, at, n)
       local kind = ARGV[at + 2 + 4 * i]
       booked, events = {}, {}
       local before = book(amount, '0')
+      if open_calls > 0 and kind == 'call' and string.sub(ARGV[at + 4 * i], 1, 4) == 'cdr:' then
+        settle(state_key, ARGV[at + 4 * i])
+      end
       if auto == 'online' and balance <= LOW and (before > LOW or kind == 'auto_recharge' or kind == 'auto_recharge_enabled') then
         request_auto_recharge()
       elseif auto == 'offline' and before > off_threshold and balance <= off_threshold then

@@ -1,0 +1,485 @@
+/**
+ * Call sessions (SPEC §8) through the HTTP API on real Redis and Postgres: concurrent
+ * starts never hold more than balance − 2.00, starts are idempotent per call_id, renews
+ * grant slice by slice until final, the CDR settles its session once, an abandoned
+ * session expires by itself, and a Redis wipe loses no hold.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Registry } from "prom-client";
+import { sweepCallSessions } from "../../src/calls/sweep.js";
+import { createMetrics } from "../../src/observability/metrics.js";
+import { applyEntries, restoreFromLedger } from "../../src/balances/write-path.js";
+import { utcMonth } from "../../src/balances/types.js";
+import type { CallStore } from "../../src/calls/types.js";
+import { callCharge, type CallPricing } from "../../src/core/rating/call-charge.js";
+import { apiRig, type ApiRig } from "../support/api.js";
+import { call } from "../support/balances.js";
+import { Scope } from "../support/services.js";
+
+const M = 1_000_000n;
+const scope = new Scope();
+let api: ApiRig;
+let sw: string;
+beforeAll(async () => {
+  api = await apiRig(scope);
+  sw = await api.key("switch");
+});
+afterAll(() => scope.cleanup());
+
+/** The test deck's rows (test/support/api.ts) as the core prices them. */
+const UK: CallPricing = {
+  rate: {
+    ratePerMinuteMicros: 100_000,
+    connectionFeeMicros: 0,
+    initialIncrement: 60,
+    subsequentIncrement: 60,
+  },
+  featureRatesMicros: [],
+};
+const FRANCE: CallPricing = {
+  rate: {
+    ratePerMinuteMicros: 600_000,
+    connectionFeeMicros: 50_000,
+    initialIncrement: 30,
+    subsequentIncrement: 6,
+  },
+  featureRatesMicros: [],
+};
+const UK_NUMBER = "+442071234567";
+const FRANCE_NUMBER = "+33155550100";
+
+/** The store's methods bound to it, to wrap some of them. */
+function bind(store: CallStore): CallStore {
+  return {
+    start: store.start.bind(store),
+    renew: store.renew.bind(store),
+    end: store.end.bind(store),
+    list: store.list.bind(store),
+    close: store.close.bind(store),
+  };
+}
+
+interface Grant {
+  call_id: string;
+  allowed: boolean;
+  reason: string;
+  granted_seconds: number;
+  final: boolean;
+  held_micros: number;
+  expires_at: string | null;
+}
+
+async function start(
+  rig: ApiRig,
+  account: string,
+  callId: string,
+  options: { to?: string; features?: string[]; key?: string } = {},
+) {
+  return rig.request({
+    method: "POST",
+    url: `/v1/accounts/${account}/calls`,
+    key: options.key ?? sw,
+    payload: {
+      call_id: callId,
+      direction: "outbound",
+      to: options.to ?? UK_NUMBER,
+      ...(options.features && { features: options.features }),
+    },
+  });
+}
+
+const renew = (account: string, callId: string, used: number) =>
+  api.request({
+    method: "POST",
+    url: `/v1/accounts/${account}/calls/${encodeURIComponent(callId)}/renew`,
+    key: sw,
+    payload: { used_seconds: used },
+  });
+
+const end = (account: string, callId: string, duration: number) =>
+  api.request({
+    method: "POST",
+    url: `/v1/accounts/${account}/calls/${encodeURIComponent(callId)}/end`,
+    key: sw,
+    payload: { duration_seconds: duration },
+  });
+
+async function balance(rig: ApiRig, account: string) {
+  const res = await rig.request({
+    method: "GET",
+    url: `/v1/accounts/${account}/balance`,
+    key: await rig.key("agent", account),
+  });
+  expect(res.statusCode).toBe(200);
+  return res.json<{ balance_micros: number; held_micros: number; available_micros: number }>();
+}
+
+async function calls(rig: ApiRig, account: string) {
+  const res = await rig.request({
+    method: "GET",
+    url: `/v1/accounts/${account}/calls`,
+    key: await rig.key("admin", account),
+  });
+  expect(res.statusCode).toBe(200);
+  return res.json<{
+    calls: { call_id: string; state: string; granted_seconds: number; held_micros: number }[];
+  }>().calls;
+}
+
+async function rowState(rig: ApiRig, account: string, callId: string) {
+  const { rows } = await rig.rig.pool.query<{ state: string; held_micros: string; granted_seconds: number }>(
+    "select state, held_micros, granted_seconds from call_sessions where account_id = $1 and call_id = $2",
+    [account, callId],
+  );
+  return rows[0];
+}
+
+describe("start", () => {
+  it("holds the charge of one slice, features per started minute included, recorded before the answer", async () => {
+    const account = await api.account(12n * M);
+    const res = await start(api, account, "c-1", { features: ["recording"] });
+    expect(res.statusCode).toBe(200);
+    const grant = res.json<Grant>();
+    // 300 s at 0.10/min = 0.50, recording 5 started minutes at 0.02 = 0.10.
+    expect(grant).toMatchObject({
+      call_id: "c-1",
+      allowed: true,
+      reason: "ok",
+      granted_seconds: 300,
+      final: false,
+      held_micros: 600_000,
+    });
+    expect(grant.expires_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    expect(await rowState(api, account, "c-1")).toEqual({
+      state: "active",
+      held_micros: "600000",
+      granted_seconds: 300,
+    });
+    expect(await balance(api, account)).toMatchObject({
+      balance_micros: 12_000_000,
+      held_micros: 600_000,
+      available_micros: 9_400_000,
+    });
+  });
+
+  it("50 concurrent starts on 12.00 never hold more than 10.00; each grant is the core's", async () => {
+    const account = await api.account(12n * M);
+    const answers = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => start(api, account, `par-${i}`, { to: FRANCE_NUMBER })),
+    );
+    const grants = answers.map((r) => {
+      expect(r.statusCode).toBe(200);
+      return r.json<Grant>();
+    });
+    const allowed = grants.filter((g) => g.allowed);
+    for (const g of allowed) expect(BigInt(g.held_micros)).toBe(callCharge(FRANCE, g.granted_seconds));
+    for (const g of grants.filter((x) => !x.allowed)) {
+      expect(g).toMatchObject({ reason: "insufficient_credit", granted_seconds: 0, held_micros: 0 });
+    }
+    // 3.05 per full slice: three fit in 10.00, then 0.85 left holds 78 s (0.83), then
+    // 0.02 covers no first increment (0.35). Whatever the order, the same grants.
+    expect(allowed.map((g) => g.granted_seconds).sort((a, b) => a - b)).toEqual([78, 300, 300, 300]);
+    const held = allowed.reduce((sum, g) => sum + g.held_micros, 0);
+    expect(held).toBe(9_980_000);
+    expect(held).toBeLessThanOrEqual(10_000_000);
+    expect(await balance(api, account)).toMatchObject({ held_micros: 9_980_000, available_micros: 20_000 });
+    // authorize counts the holds too: 0.02 left is not a first minute at 0.10.
+    const auth = await api.request({
+      method: "GET",
+      url: `/v1/accounts/${account}/authorize?direction=outbound&to=%2B442071234567`,
+      key: sw,
+    });
+    expect(auth.json()).toEqual({ allowed: false, reason: "insufficient_credit", max_duration_seconds: 0 });
+  });
+
+  it("renews racing starts never hold more than balance − 2.00 either", async () => {
+    const account = await api.account(12n * M);
+    const first = await Promise.all(Array.from({ length: 10 }, (_, i) => start(api, account, `mix-${i}`)));
+    for (const r of first) expect(r.json<Grant>().held_micros).toBe(500_000); // 5.00 of 10.00
+    const answers = await Promise.all([
+      ...Array.from({ length: 10 }, (_, i) => renew(account, `mix-${i}`, 250)),
+      ...Array.from({ length: 10 }, (_, i) => start(api, account, `mix-new-${i}`)),
+    ]);
+    for (const r of answers) expect(r.statusCode).toBe(200);
+    const open = await calls(api, account);
+    for (const c of open) expect(BigInt(c.held_micros)).toBe(callCharge(UK, c.granted_seconds));
+    const held = open.reduce((sum, c) => sum + c.held_micros, 0);
+    // Every 0.10 of the 5.00 left is granted to someone, and nothing more.
+    expect(held).toBe(10_000_000);
+    expect((await balance(api, account)).available_micros).toBe(0);
+  });
+
+  it("is idempotent per call_id: the same call again answers the session as it stands and holds nothing more", async () => {
+    const account = await api.account(3n * M);
+    const first = (await start(api, account, "same")).json<Grant>();
+    const again = await Promise.all([start(api, account, "same"), start(api, account, "same")]);
+    for (const r of again) expect(r.json<Grant>()).toEqual(first);
+    expect((await balance(api, account)).held_micros).toBe(500_000);
+    expect(await calls(api, account)).toHaveLength(1);
+  });
+
+  it("refuses blocked, short, unrated and unknown, creating no session", async () => {
+    const blocked = await api.account(2n * M - 1n);
+    expect((await start(api, blocked, "b")).json<Grant>()).toMatchObject({
+      allowed: false,
+      reason: "blocked",
+    });
+    const short = await api.account(2n * M + 99_999n);
+    expect((await start(api, short, "s")).json<Grant>()).toMatchObject({
+      allowed: false,
+      reason: "insufficient_credit",
+      granted_seconds: 0,
+    });
+    const rich = await api.account(50n * M);
+    expect((await start(api, rich, "n1", { to: "+999123" })).json<Grant>().reason).toBe("no_rate");
+    expect((await start(api, rich, "n2", { features: ["karaoke"] })).json<Grant>().reason).toBe("no_rate");
+    expect((await start(api, "acct_nobody_here", "u")).json<Grant>().reason).toBe("unknown_account");
+    expect(await calls(api, short)).toEqual([]);
+    expect(await rowState(api, short, "s")).toBeUndefined();
+  });
+
+  it("validates call_id like cdr_id, features once each, and the number", async () => {
+    const account = await api.account(10n * M);
+    const bad = async (payload: object) => {
+      const res = await api.request({
+        method: "POST",
+        url: `/v1/accounts/${account}/calls`,
+        key: sw,
+        payload,
+      });
+      expect(res.statusCode, JSON.stringify(payload)).toBe(422);
+    };
+    const ok = { call_id: "v", direction: "outbound", to: UK_NUMBER };
+    await bad({ ...ok, call_id: "" });
+    await bad({ ...ok, call_id: "x".repeat(129) });
+    await bad({ ...ok, call_id: "a\u0001b" });
+    await bad({ ...ok, features: ["recording", "recording"] });
+    await bad({ ...ok, features: ["Recording"] });
+    await bad({ ...ok, to: "442071234567" });
+    await bad({ ...ok, direction: "sideways" });
+    await bad({ ...ok, extra: 1 });
+    expect((await start(api, account, "é".repeat(128))).statusCode).toBe(200);
+    // Any call_id a cdr_id may be reaches renew and end percent-encoded in the path.
+    const odd = "sip/call 50%?#x";
+    expect((await start(api, account, odd)).json<Grant>().granted_seconds).toBe(300);
+    expect((await renew(account, odd, 10)).json<Grant>()).toMatchObject({
+      call_id: odd,
+      granted_seconds: 600,
+    });
+    expect((await end(account, odd, 10)).json()).toMatchObject({ call_id: odd, state: "ended" });
+  });
+});
+
+describe("renew and end", () => {
+  it("renews slice by slice until nothing more fits, then answers final with the same grant", async () => {
+    const account = await api.account(3n * M); // 1.00 available: 10 minutes at 0.10
+    expect((await start(api, account, "r")).json<Grant>()).toMatchObject({
+      granted_seconds: 300,
+      final: false,
+    });
+    const second = (await renew(account, "r", 290)).json<Grant>();
+    expect(BigInt(second.held_micros)).toBe(callCharge(UK, 600));
+    expect(second).toMatchObject({
+      allowed: true,
+      granted_seconds: 600,
+      held_micros: 1_000_000,
+      final: false,
+    });
+    const third = (await renew(account, "r", 590)).json<Grant>();
+    expect(third).toMatchObject({ allowed: true, granted_seconds: 600, held_micros: 1_000_000, final: true });
+    // Credit added meanwhile: a later renew grants more.
+    await applyEntries(api.rig.deps, [
+      { accountId: account, key: "credit:r-top", kind: "credit", amountMicros: M / 5n, cause: "r-top" },
+    ]);
+    expect((await renew(account, "r", 595)).json<Grant>()).toMatchObject({
+      granted_seconds: 720,
+      held_micros: 1_200_000,
+      final: true,
+    });
+    expect(await rowState(api, account, "r")).toMatchObject({ granted_seconds: 720, held_micros: "1200000" });
+  });
+
+  it("end holds the reported duration's charge; twice changes nothing; renew after end is 409; unknown is 404", async () => {
+    const account = await api.account(10n * M);
+    await start(api, account, "e");
+    const ended = await end(account, "e", 125);
+    expect(ended.statusCode).toBe(200);
+    // 125 s in whole minutes: 180 s at 0.10.
+    expect(ended.json()).toMatchObject({
+      call_id: "e",
+      state: "ended",
+      granted_seconds: 300,
+      held_micros: 300_000,
+    });
+    const twice = await end(account, "e", 999);
+    expect(twice.json()).toEqual(ended.json());
+    expect((await renew(account, "e", 100)).statusCode).toBe(409);
+    expect((await renew(account, "nope", 1)).statusCode).toBe(404);
+    expect((await end(account, "nope", 1)).statusCode).toBe(404);
+    expect((await balance(api, account)).held_micros).toBe(300_000);
+  });
+
+  it("the CDR settles its session with its debit, once; the call_id cannot start again", async () => {
+    const account = await api.account(10n * M);
+    await start(api, account, "cdr-settles");
+    await start(api, account, "other");
+    await end(account, "cdr-settles", 125);
+    expect((await balance(api, account)).held_micros).toBe(800_000);
+    // Charged in full as always, even past the hold: 0.70 against 0.30 held.
+    const [outcome] = await applyEntries(api.rig.deps, [call(account, "cdr-settles", 700_000n)]);
+    expect(outcome!.status).toBe("applied");
+    expect(await balance(api, account)).toMatchObject({
+      balance_micros: 9_300_000,
+      held_micros: 500_000,
+      available_micros: 6_800_000,
+    });
+    expect(await rowState(api, account, "cdr-settles")).toMatchObject({ state: "settled", held_micros: "0" });
+    // Redelivered: a duplicate, nothing changes.
+    const [again] = await applyEntries(api.rig.deps, [call(account, "cdr-settles", 700_000n)]);
+    expect(again!.status).toBe("duplicate");
+    expect((await balance(api, account)).held_micros).toBe(500_000);
+    expect((await calls(api, account)).map((c) => c.call_id)).toEqual(["other"]);
+    expect((await start(api, account, "cdr-settles")).statusCode).toBe(409);
+    expect((await end(account, "cdr-settles", 1)).statusCode).toBe(409);
+    // Even once Redis forgot: the ledger's row refuses it, and no hold is left behind.
+    await api.rig.wipeRedis();
+    expect((await start(api, account, "cdr-settles")).statusCode).toBe(409);
+    expect((await balance(api, account)).held_micros).toBe(500_000);
+  });
+});
+
+describe("durability", () => {
+  it("a Redis wipe with sessions open loses no hold", async () => {
+    const account = await api.account(20n * M);
+    await start(api, account, "w1", { features: ["conference"] });
+    await start(api, account, "w2", { to: FRANCE_NUMBER });
+    await renew(account, "w2", 200);
+    await end(account, "w1", 61);
+    const before = await calls(api, account);
+    const held = (await balance(api, account)).held_micros;
+    // w1 ended at 61 s: 2 minutes at 0.10 + conference 2 minutes at 0.05; w2 600 s: 0.05 + 6.00.
+    expect(held).toBe(300_000 + 6_050_000);
+    await api.rig.wipeRedis();
+    expect((await balance(api, account)).held_micros).toBe(held);
+    expect(await calls(api, account)).toEqual(before);
+    // And they go on as before: the CDR still settles, a renew still renews.
+    await applyEntries(api.rig.deps, [call(account, "w1", 200_000n)]);
+    expect((await renew(account, "w2", 590)).json<Grant>().granted_seconds).toBe(900);
+    expect((await calls(api, account)).map((c) => c.call_id)).toEqual(["w2"]);
+  });
+});
+
+describe("a Redis wipe between the grant and its record", () => {
+  it("loses no hold: the account is restored again once the ledger has the grant", async () => {
+    let wipeAfterStart = false;
+    const racy = await apiRig(scope, {
+      wrapCallStore: (store, rig) => ({
+        ...bind(store),
+        async start(...args) {
+          const reply = await store.start(...args);
+          if (wipeAfterStart) {
+            // Redis restarts empty and another request restores the account from a
+            // ledger that does not have this grant yet.
+            await rig.wipeRedis();
+            await restoreFromLedger(rig.deps, args[0], utcMonth(new Date()));
+          }
+          return reply;
+        },
+      }),
+    });
+    const account = await racy.account(10n * M);
+    const key = await racy.key("switch");
+    wipeAfterStart = true;
+    const grant = (await start(racy, account, "lost", { key })).json<Grant>();
+    wipeAfterStart = false;
+    expect(grant).toMatchObject({ allowed: true, held_micros: 500_000 });
+    expect((await balance(racy, account)).held_micros).toBe(500_000);
+  });
+});
+
+describe("when Postgres cannot record", () => {
+  it("answers 503 and grants nothing; the hold left in Redis only waits for the retry", async () => {
+    const account = await api.account(10n * M);
+    const schema = api.rig.schema;
+    await api.rig.pool.query(`alter table ${schema}.call_sessions rename to call_sessions_away`);
+    let res;
+    try {
+      res = await start(api, account, "pg-away");
+    } finally {
+      await api.rig.pool.query(`alter table ${schema}.call_sessions_away rename to call_sessions`);
+    }
+    expect(res.statusCode).toBe(503);
+    expect(res.json<{ error: { code: string } }>().error.code).toBe("unavailable");
+    // The retry answers the session Redis holds, now recorded: one hold, not two.
+    const retry = await start(api, account, "pg-away");
+    expect(retry.json<Grant>()).toMatchObject({ allowed: true, granted_seconds: 300, held_micros: 500_000 });
+    expect(await rowState(api, account, "pg-away")).toMatchObject({ state: "active" });
+    expect((await balance(api, account)).held_micros).toBe(500_000);
+  });
+});
+
+describe("expiry", () => {
+  let quick: ApiRig;
+  const registry = new Registry();
+  const metrics = createMetrics(registry, { defaultMetrics: false });
+  const metric = async (name: string) => {
+    const found = (await registry.getMetricsAsJSON()).find((m) => m.name === name);
+    return found?.values.map((v) => ({ labels: v.labels, value: v.value }));
+  };
+  beforeAll(async () => {
+    quick = await apiRig(scope, {
+      calls: { quotaSeconds: 2, graceSeconds: 2, cdrWaitSeconds: 2 },
+      callMetrics: { grant: (result) => metrics.callGrants.inc({ result }) },
+    });
+  });
+
+  it("a session neither renewed nor ended releases its hold at expires_at", async () => {
+    const account = await quick.account(3n * M);
+    const key = await quick.key("switch");
+    const began = Date.now();
+    const grant = (await start(quick, account, "gone", { key })).json<Grant>();
+    // 2 s granted (a first minute: 0.10), expiring 2 s + 2 s of grace after the start.
+    expect(grant).toMatchObject({ granted_seconds: 2, held_micros: 100_000, final: false });
+    expect((await balance(quick, account)).held_micros).toBe(100_000);
+    expect((await sweepCallSessions(quick.rig.pool, metrics, { marginMs: 0 })).expired).toBe(0);
+    expect(await metric("ratestream_call_sessions_open")).toEqual([{ labels: {}, value: 1 }]);
+    expect(await metric("ratestream_call_held_micros")).toEqual([{ labels: {}, value: 100_000 }]);
+    while ((await balance(quick, account)).held_micros !== 0) {
+      expect(Date.now() - began).toBeLessThan(15_000);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(Date.now() - began).toBeGreaterThanOrEqual(3_900);
+    expect(await calls(quick, account)).toEqual([]);
+    // The sweep (here without its margin for clocks) marks it in the ledger and counts
+    // it; then it cannot start again, even after a wipe.
+    expect((await sweepCallSessions(quick.rig.pool, metrics, { marginMs: 0 })).expired).toBe(1);
+    expect(await metric("ratestream_call_sessions_expired_total")).toEqual([{ labels: {}, value: 1 }]);
+    expect(await metric("ratestream_call_sessions_open")).toEqual([{ labels: {}, value: 0 }]);
+    expect(await metric("ratestream_call_grants_total")).toEqual([
+      { labels: { result: "granted" }, value: 1 },
+    ]);
+    expect(await rowState(quick, account, "gone")).toMatchObject({ state: "expired", held_micros: "0" });
+    await quick.rig.wipeRedis();
+    expect((await start(quick, account, "gone", { key })).statusCode).toBe(409);
+    expect((await balance(quick, account)).held_micros).toBe(0);
+  });
+
+  it("an ended session holds its charge for at most CALL_CDR_WAIT_SECONDS", async () => {
+    const account = await quick.account(3n * M);
+    const key = await quick.key("switch");
+    await start(quick, account, "late-cdr", { key });
+    const ended = await quick.request({
+      method: "POST",
+      url: `/v1/accounts/${account}/calls/late-cdr/end`,
+      key,
+      payload: { duration_seconds: 61 },
+    });
+    expect(ended.json()).toMatchObject({ state: "ended", held_micros: 200_000 });
+    const began = Date.now();
+    while ((await balance(quick, account)).held_micros !== 0) {
+      expect(Date.now() - began).toBeLessThan(15_000);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(Date.now() - began).toBeGreaterThanOrEqual(1_500);
+  });
+});
