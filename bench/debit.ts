@@ -144,16 +144,18 @@ try {
     [accounts],
   );
   const ledger = new PostgresLedger(pool);
+  // Each account's entries follow each other, as the ledger requires (seq − 1, its balance).
+  const last = new Map<string, { seq: bigint; balance: bigint }>();
   for (let r = 0; r < runs; r++) {
-    // Fresh seqs per run: each batch is new entries for the ledger.
-    const seqs = new Map<string, bigint>();
     const work = Array.from({ length: 10 }, () => {
       const batch = makeBatch();
       const applied: Applied[] = [];
       for (const [accountId, reqs] of batch) {
         for (const request of reqs) {
-          const seq = (seqs.get(accountId) ?? BigInt(r * 1_000_000)) + 1n;
-          seqs.set(accountId, seq);
+          const before = last.get(accountId) ?? { seq: 0n, balance: 0n };
+          const seq = before.seq + 1n;
+          const after = before.balance + request.amountMicros;
+          last.set(accountId, { seq, balance: after });
           applied.push({
             request,
             entries: [
@@ -163,8 +165,8 @@ try {
                 key: request.key,
                 kind: "call",
                 amountMicros: request.amountMicros,
-                beforeMicros: 0n,
-                afterMicros: 0n,
+                beforeMicros: before.balance,
+                afterMicros: after,
                 cause: request.cause,
               },
             ],
@@ -175,7 +177,10 @@ try {
       return applied;
     });
     const t0 = performance.now();
-    for (const applied of work) await ledger.record(applied, new Date());
+    for (const applied of work) {
+      const result = await ledger.record(applied, new Date());
+      if (result.status !== "recorded") throw new Error(`bench batch not recorded: ${result.status}`);
+    }
     ledgerRates.push((10 * batchSize) / ((performance.now() - t0) / 1000));
   }
 } finally {

@@ -61,7 +61,8 @@ export interface Ledger {
   /**
    * Ledger entries, their events and invoices, in one transaction. If a twin writer
    * recorded any of these requests first, nothing is recorded: "raced" names them (by
-   * recordedKey()). Throws SequenceConflictError when another writer took a seq, and
+   * recordedKey()). Nor if an entry does not follow the ledger's entry before it (seq − 1,
+   * ending at the balance it starts from): "unchained" names those accounts. Throws SequenceConflictError when another writer took a seq, and
    * RecordRefusedError when Postgres refuses an entry for its content.
    */
   record(applied: Applied[], occurredAt: Date): Promise<RecordResult>;
@@ -84,4 +85,12 @@ export function recordedKey(accountId: string, key: string): string {
   return `${accountId}\u0000${key}`;
 }
 
-export type RecordResult = { status: "recorded" } | { status: "raced"; keys: Set<string> };
+export type RecordResult =
+  | { status: "recorded" }
+  | { status: "raced"; keys: Set<string> }
+  /**
+   * Entries of these accounts do not follow the ledger's: Redis applied them on a state
+   * the ledger does not hold. `missing`: only because entries before them are not in the
+   * ledger (yet: another writer's may be on its way), none because one ends elsewhere.
+   */
+  | { status: "unchained"; accounts: Set<string>; missing: boolean };

@@ -9,16 +9,24 @@
  *
  * A crash between any two steps leaves a state the next attempt completes without
  * applying anything twice. Whenever Redis holds something the ledger will not (a twin
- * writer recorded the request first, a stale replay, a record Postgres refuses), the
- * account is dropped from Redis and restored from the ledger: Redis never keeps an
- * effect the ledger does not. Callers (the rater, `credits add`, …) commit their own
- * progress (Kafka offsets, exit 0) only after this returns.
+ * writer recorded the request first, an entry applied on top of such a twin's doubled
+ * entries, a stale replay, a record Postgres refuses), the account is dropped from Redis
+ * and restored from the ledger: Redis never keeps an effect the ledger does not.
+ * Callers (the rater, `credits add`, …) commit their own progress (Kafka offsets,
+ * exit 0) only after this returns.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import { withinExactRange } from "../core/money.js";
 import { RecordRefusedError, SequenceConflictError } from "../errors.js";
 import type { Logger } from "../observability/logger.js";
 import { NO_FAULTS, type Faults } from "./faults.js";
-import { recordedKey, type BalanceStore, type Ledger, type RecordedEntry } from "./ports.js";
+import {
+  recordedKey,
+  type BalanceStore,
+  type Ledger,
+  type RecordedEntry,
+  type RecordResult,
+} from "./ports.js";
 import { utcMonth, type Applied, type EntryRequest, type Refused } from "./types.js";
 
 export type WriteOutcome =
@@ -39,6 +47,8 @@ export interface WritePathDeps {
 
 /** Rounds of step 2-3 before giving up: each round settles at least one conflict. */
 const MAX_ATTEMPTS = 5;
+/** How long step 3 waits, in all, for another writer's entry its own entries follow. */
+const IN_TURN_WAIT_MS = 2_000;
 
 /**
  * Puts an account back into Redis from the ledger if Redis does not hold it:
@@ -140,7 +150,7 @@ export async function applyEntries(
     }
     let result;
     try {
-      result = await deps.ledger.record(applied, now);
+      result = await recordInTurn(deps.ledger, applied, now);
     } catch (err) {
       if (err instanceof SequenceConflictError) {
         // Another writer's entry reached the ledger after this account was restored.
@@ -161,6 +171,17 @@ export async function applyEntries(
       await settleRaces(deps, fresh, result.keys, outcomes);
       continue;
     }
+    if (result.status === "unchained") {
+      // Redis applied these on entries the ledger does not hold and, after a wait, still
+      // does not: a twin writer's doubled entries (which it undoes once its own record
+      // finds them raced). Apply them again on the ledger's state.
+      deps.logger.warn(
+        { accounts: [...result.accounts], attempt },
+        "entries follow none the ledger holds (a twin's doubled entries?); restoring",
+      );
+      await Promise.all([...result.accounts].map((account) => deps.store.forget(account)));
+      continue;
+    }
     faults.reach("after_ledger");
     for (const [accountId, items] of fresh) {
       results.get(accountId)!.forEach((r, i) => {
@@ -176,6 +197,21 @@ export async function applyEntries(
     break;
   }
   return outcomes.map((o) => o!);
+}
+
+/**
+ * Step 3, in turn: an entry whose predecessor is missing from the ledger may follow
+ * another writer's entry that Redis applied just before it and that is on its way to the
+ * ledger; wait for it a little (a writer's Redis-to-ledger time), then give up.
+ */
+async function recordInTurn(ledger: Ledger, applied: Applied[], now: Date): Promise<RecordResult> {
+  let result = await ledger.record(applied, now);
+  for (let waited = 0, step = 5; waited < IN_TURN_WAIT_MS; waited += step, step = Math.min(2 * step, 50)) {
+    if (result.status !== "unchained" || !result.missing) break;
+    await sleep(step);
+    result = await ledger.record(applied, now);
+  }
+  return result;
 }
 
 /** Step 2: each fresh account's requests applied in Redis; lost accounts restored first. */

@@ -11,7 +11,7 @@ import { connectRedis } from "../../src/adapters/redis/connection.js";
 import { checkAccount } from "../../src/balances/reconcile.js";
 import { sweepStranded } from "../../src/balances/stranded.js";
 import type { Ledger } from "../../src/balances/ports.js";
-import type { EntryRequest } from "../../src/balances/types.js";
+import { utcMonth, type EntryRequest } from "../../src/balances/types.js";
 import { applyEntries, type WritePathDeps } from "../../src/balances/write-path.js";
 import { createMetrics } from "../../src/observability/metrics.js";
 import { Registry } from "prom-client";
@@ -234,6 +234,38 @@ describe("issue 13: every effect once, in order (defects 2, 3, 4, 8)", () => {
     // Redis agrees with the ledger at once (or restores on first use), and stays so.
     await applyEntries(rig.deps, [call(a, "c-next", 1n)]);
     expect(await rig.balance(a)).toBe(5_500_000n - 1n);
+    expect((await checkAccount(rig.deps.store, rig.deps.ledger, a)).status).toBe("ok");
+  });
+
+  it("an entry another writer applies on top of a twin's doubled entries is not recorded: it is applied again on the ledger's state", async () => {
+    const rig = await balanceRig(scope);
+    // 8.00 → call X of 2.50 → 5.50, recorded and confirmed (the new owner of a partition).
+    const a = await offlineAccount(rig, 8n * USD);
+    const x = call(a, "c-x", 2_500_000n);
+    await applyEntries(rig.deps, [x]);
+    // The zombie's Redis step applies X again: 3.00 in Redis (low_balance, and an offline
+    // reload at the 3.00 threshold), which its own ledger step will find raced and undo.
+    await rig.deps.store.apply(new Map([[a, [x]]]), utcMonth(new Date()));
+    // Meanwhile the owner debits 1.00 on top of that doubled state, before the undo.
+    const [outcome] = await applyEntries(rig.deps, [call(a, "c-y", USD)]);
+    expect(outcome!.status).toBe("applied");
+    // Recorded as if X had been applied once: seq 3, 4.50 after, no reload nor invoice;
+    // low_balance once, for Y, which crosses 5.00 from 5.50.
+    const { rows } = await rig.pool.query<{ seq: string; kind: string; balance_after_micros: string }>(
+      "select seq, kind, balance_after_micros from ledger_entries where account_id = $1 order by seq",
+      [a],
+    );
+    expect(rows.map((r) => [r.seq, r.kind, r.balance_after_micros])).toEqual([
+      ["1", "credit", "8000000"],
+      ["2", "call", "5500000"],
+      ["3", "call", "4500000"],
+    ]);
+    expect(await countOf(rig, "invoices", a)).toBe(0);
+    expect((await rig.events(a)).map((e) => [e.type, e.cause])).toEqual([
+      ["unblocked", "opening"],
+      ["low_balance", "c-y"],
+    ]);
+    expect(await rig.balance(a)).toBe(4_500_000n);
     expect((await checkAccount(rig.deps.store, rig.deps.ledger, a)).status).toBe("ok");
   });
 

@@ -7,6 +7,8 @@ let nextPort = 21_000 + Math.floor(Math.random() * 4_000);
 
 export interface RaterProcess {
   port: number;
+  /** The child's process id (to signal it, or read its state in /proc). */
+  pid: number;
   /** Resolves when the process exits, with its code or the signal that ended it. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -58,6 +60,7 @@ export function startCommand(args: string[], env: Record<string, string>): Rater
   );
   return {
     port,
+    pid: child.pid!,
     exited,
     stop(signal = "SIGTERM") {
       child.kill(signal);

@@ -3,7 +3,10 @@
  * invoices of offline reloads go in one transaction, each a single multi-row insert
  * over unnest()ed arrays; (account_id, idempotency_key) makes recording idempotent.
  * If any entry turns out to be recorded already (a twin writer got there first), the
- * whole transaction is rolled back: none of a duplicate's effects are recorded.
+ * whole transaction is rolled back: none of a duplicate's effects are recorded. Nor is
+ * anything recorded unless each entry follows the ledger's entry before it (seq − 1,
+ * ending at the balance the entry starts from): an entry Redis applied on top of a
+ * twin's doubled entries, which the ledger will never hold, is not recorded either.
  */
 import type pg from "pg";
 import { eventIdOf, invoiceId } from "../../balances/event-id.js";
@@ -24,6 +27,14 @@ const INSERT_ENTRIES = `
   order by v.account_id, v.seq
   on conflict (account_id, idempotency_key) do nothing
   returning account_id, idempotency_key`;
+
+// The accounts of entries that do not follow the ledger's entry before them: no entry
+// seq − 1 (missing), or one that ends at another balance than the entry starts from.
+const UNCHAINED = `
+  select v.account_id, p.seq is null as missing
+  from unnest($1::text[], $2::bigint[], $3::bigint[]) as v(account_id, seq, before)
+  left join ledger_entries p on p.account_id = v.account_id and p.seq = v.seq - 1
+  where p.balance_after_micros is distinct from v.before`;
 
 // Inserted in the order given (ledger order), so each event's position follows it.
 
@@ -189,6 +200,11 @@ export class PostgresLedger implements Ledger {
         await client.query("rollback");
         return { status: "raced", keys: raced };
       }
+      const unchained = await unchainedAccounts(client, applied);
+      if (unchained.accounts.size > 0) {
+        await client.query("rollback");
+        return { status: "unchained", ...unchained };
+      }
       if (ev.id.length > 0) {
         await client.query(INSERT_EVENTS, [
           ev.id,
@@ -347,6 +363,50 @@ export function settingsOf(row: AccountRow): AccountSnapshot["settings"] {
     offlineThresholdMicros: big(row.offline_threshold_micros),
     offlineMonthlyMaxMicros: big(row.offline_monthly_max_micros),
   };
+}
+
+/**
+ * The accounts whose entries do not each follow the entry before them, in this batch or
+ * else in the ledger: Redis applied them on a state the ledger does not hold — a twin
+ * writer's doubled entries (which its own record() finds raced, then undoes), or another
+ * writer's entry not committed yet (`missing`, and it may still come). One look-up per
+ * account and batch in the common case: within a batch an account's entries follow
+ * each other.
+ */
+async function unchainedAccounts(
+  client: pg.PoolClient,
+  applied: Applied[],
+): Promise<{ accounts: Set<string>; missing: boolean }> {
+  const entries = applied.flatMap((a) => a.entries);
+  const after = new Map(entries.map((e) => [`${e.accountId}\u0000${e.seq}`, e.afterMicros]));
+  const accounts = new Set<string>();
+  let missing = true;
+  const look = { account: [] as string[], seq: [] as string[], before: [] as string[] };
+  for (const e of entries) {
+    const previous = after.get(`${e.accountId}\u0000${e.seq - 1n}`);
+    if (previous !== undefined || e.seq === 1n) {
+      if ((previous ?? 0n) !== e.beforeMicros) {
+        accounts.add(e.accountId);
+        missing = false;
+      }
+    } else {
+      look.account.push(e.accountId);
+      look.seq.push(e.seq.toString());
+      look.before.push(e.beforeMicros.toString());
+    }
+  }
+  if (look.account.length > 0) {
+    const { rows } = await client.query<{ account_id: string; missing: boolean }>(UNCHAINED, [
+      look.account,
+      look.seq,
+      look.before,
+    ]);
+    for (const row of rows) {
+      accounts.add(row.account_id);
+      missing &&= row.missing;
+    }
+  }
+  return { accounts, missing };
 }
 
 /**

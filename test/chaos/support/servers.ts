@@ -10,7 +10,18 @@ import { join } from "node:path";
 import { privateKafka, type PrivateKafka } from "../../support/private-kafka.js";
 import { privatePostgres, type PrivatePostgres } from "../../support/private-postgres.js";
 
-export const CHAOS_PORTS = { postgres: 15432, redis: 16379, kafka: 19092, kafkaController: 19093 } as const;
+/**
+ * CHAOS_PORT_OFFSET (default 0) moves every port, and so the data folder: two checkouts
+ * on one machine can run the suite at once without one's set-up killing the other's servers.
+ */
+const OFFSET = Number(process.env.CHAOS_PORT_OFFSET ?? 0);
+
+export const CHAOS_PORTS = {
+  postgres: 15432 + OFFSET,
+  redis: 16379 + OFFSET,
+  kafka: 19092 + OFFSET,
+  kafkaController: 19093 + OFFSET,
+} as const;
 
 export const CHAOS_ENV = {
   DATABASE_URL: `postgres://postgres@127.0.0.1:${CHAOS_PORTS.postgres}/ratestream`,
