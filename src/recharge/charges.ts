@@ -40,7 +40,7 @@ import {
   type CardCharge,
 } from "../adapters/postgres/card-charges.js";
 import { currentBalance } from "../balances/current-balance.js";
-import { balanceEventId } from "../balances/event-id.js";
+import { eventIdOf } from "../balances/event-id.js";
 import { applyEntries, type WriteOutcome, type WritePathDeps } from "../balances/write-path.js";
 import { RatestreamError } from "../errors.js";
 import type { Logger } from "../observability/logger.js";
@@ -263,7 +263,7 @@ export async function creditCharge(
   }
   if (outcome!.status === "applied") {
     const { events } = outcome!.applied;
-    await deps.publish(events.map((e) => balanceEventId(e.type, e.accountId, e.cause)));
+    await deps.publish(events.map(eventIdOf));
   }
   return outcome!;
 }
