@@ -16,7 +16,7 @@ import type pg from "pg";
 import { getAccount } from "../adapters/postgres/accounts.js";
 import { claimCardCharge, settleCardCharge, type CardCharge } from "../adapters/postgres/card-charges.js";
 import { currentBalance } from "../balances/current-balance.js";
-import { balanceEventId } from "../balances/event-id.js";
+import { eventIdOf } from "../balances/event-id.js";
 import { applyEntries, type WritePathDeps } from "../balances/write-path.js";
 import { RatestreamError } from "../errors.js";
 import type { BalanceEventMessage } from "../pipeline/messages.js";
@@ -143,7 +143,7 @@ async function credit(deps: AutoRechargeDeps, charge: CardCharge, amountMicros: 
   }
   if (outcome!.status === "applied") {
     const { events } = outcome!.applied;
-    await deps.publish(events.map((e) => balanceEventId(e.type, e.accountId, e.cause)));
+    await deps.publish(events.map(eventIdOf));
   }
 }
 

@@ -6,7 +6,7 @@
  * it blocks the account: its crossings fire like any other debit's.
  */
 import type pg from "pg";
-import { balanceEventId } from "../balances/event-id.js";
+import { eventIdOf } from "../balances/event-id.js";
 import { utcMonth, type EntryRequest } from "../balances/types.js";
 import { applyEntries, type WritePathDeps } from "../balances/write-path.js";
 
@@ -54,7 +54,7 @@ export async function renewDueNumbers(deps: RenewalDeps, now = new Date()): Prom
     for (const outcome of outcomes) {
       if (outcome.status !== "applied") continue;
       renewed++;
-      for (const e of outcome.applied.events) eventIds.push(balanceEventId(e.type, e.accountId, e.cause));
+      for (const e of outcome.applied.events) eventIds.push(eventIdOf(e));
     }
     await deps.publish(eventIds);
   }
