@@ -57,10 +57,12 @@ async function expectAlive(r: RaterProcess, what: string): Promise<void> {
 
 describe("chaos: a zombie consumer races the new owner", () => {
   it(`records none of a doubled state's effects when a stopped rater finishes a batch its successor rated (seed ${SEED})`, async () => {
-    // A tenth of the other scenarios' flow (4 CDRs every 200 ms): the two auto-recharge
-    // accounts then hover between 5.00 and 30.00 (one 25.00 recharge at a time keeps up
-    // with their debits) instead of sinking far below zero, where a doubled debit would
-    // cross no threshold and its effects (events, card charges) could not show.
+    // A tenth of the other scenarios' flow (4 CDRs every 200 ms): the owner, alone while
+    // the zombie's session expires, stays ahead of the stream on a shared machine (at the
+    // full flow one run's owner was not past the zombie's batch after 60 s), and the
+    // bursts below, not the flow, make the zombie's batch. The two auto-recharge accounts
+    // hover between about 5.00 and 30.00 (each crossing of 5.00 is recharged within a
+    // second), where a doubled debit crosses thresholds and its effects would show.
     const c = await chaosRig(scope, SEED, { flow: { perTick: 4 } });
     const log = (line: string) => console.log(`[chaos seed=${SEED}] ${line}`);
     const { admin, group, topics } = c.s;
