@@ -36,6 +36,18 @@ interface RunOptions {
   strandedAfterS: number;
 }
 
+/** Runs `task` every interval, never two at once (a slow round skips the next tick). */
+function every(intervalMs: number, task: () => Promise<unknown>): NodeJS.Timeout {
+  let running = false;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    void task().finally(() => (running = false));
+  }, intervalMs);
+  timer.unref();
+  return timer;
+}
+
 /**
  * Every interval, reconciles up to 200 of the accounts debited since the last round and
  * exposes how many drifted (ratestream_reconcile_drift_accounts) for alerting.
@@ -48,13 +60,10 @@ function sampleReconcile(s: {
   logger: ReturnType<typeof createLogger>;
   intervalMs: number;
 }): NodeJS.Timeout {
-  let running = false;
-  const timer = setInterval(() => {
-    if (running) return;
-    running = true;
+  return every(s.intervalMs, async () => {
     const accounts = [...s.touched].slice(0, 200);
     s.touched.clear();
-    void (async () => {
+    try {
       let drifted = 0;
       for (const account of accounts) {
         const check = await checkAccount(s.store, s.ledger, account);
@@ -65,12 +74,10 @@ function sampleReconcile(s: {
         }
       }
       s.metrics.reconcileDrift.set(drifted);
-    })()
-      .catch((err: unknown) => s.logger.warn({ err }, "sampled reconcile failed"))
-      .finally(() => (running = false));
-  }, s.intervalMs);
-  timer.unref();
-  return timer;
+    } catch (err) {
+      s.logger.warn({ err }, "sampled reconcile failed");
+    }
+  });
 }
 
 /**
@@ -84,25 +91,16 @@ function sweepStrandedEvery(s: {
   metrics: ReturnType<typeof createMetrics>;
   afterMs: number;
 }): NodeJS.Timeout {
-  let running = false;
-  const timer = setInterval(
-    () => {
-      if (running) return;
-      running = true;
-      sweepStranded(s, { olderThanMs: s.afterMs })
-        .then(({ finished, undone }) => {
-          s.metrics.strandedUndone.inc({ outcome: "finished" }, finished);
-          s.metrics.strandedUndone.inc({ outcome: "undone" }, undone);
-        })
-        .catch((err: unknown) =>
-          s.logger.warn({ err }, "sweep of stranded balance changes failed; will retry"),
-        )
-        .finally(() => (running = false));
-    },
-    Math.max(1_000, s.afterMs / 2),
+  return every(Math.max(1_000, s.afterMs / 2), () =>
+    sweepStranded(s, { olderThanMs: s.afterMs })
+      .then(({ finished, undone }) => {
+        s.metrics.strandedUndone.inc({ outcome: "finished" }, finished);
+        s.metrics.strandedUndone.inc({ outcome: "undone" }, undone);
+      })
+      .catch((err: unknown) =>
+        s.logger.warn({ err }, "sweep of stranded balance changes failed; will retry"),
+      ),
   );
-  timer.unref();
-  return timer;
 }
 
 /** Every interval, sweepCallSessions (calls/sweep.ts): expired sessions marked, gauges refreshed. */
@@ -112,16 +110,11 @@ function sweepCallSessionsEvery(s: {
   metrics: ReturnType<typeof createMetrics>;
   intervalMs: number;
 }): NodeJS.Timeout {
-  let running = false;
-  const timer = setInterval(() => {
-    if (running) return;
-    running = true;
-    sweepCallSessions(s.pool, s.metrics)
-      .catch((err: unknown) => s.logger.warn({ err }, "sweep of expired call sessions failed; will retry"))
-      .finally(() => (running = false));
-  }, s.intervalMs);
-  timer.unref();
-  return timer;
+  return every(s.intervalMs, () =>
+    sweepCallSessions(s.pool, s.metrics).catch((err: unknown) =>
+      s.logger.warn({ err }, "sweep of expired call sessions failed; will retry"),
+    ),
+  );
 }
 
 /** `ratestream run`: the rater — consumer, the HTTP API, /metrics, /healthz, /readyz. */
