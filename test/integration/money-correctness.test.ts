@@ -4,8 +4,10 @@
  * order", "No money stuck half way", and §2's exact range.
  */
 import { execFileSync } from "node:child_process";
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { OutboxPublisher } from "../../src/pipeline/outbox.js";
+import { createPool } from "../../src/adapters/postgres/pool.js";
 import { accountKeys } from "../../src/adapters/redis/keys.js";
 import { connectRedis } from "../../src/adapters/redis/connection.js";
 import { checkAccount } from "../../src/balances/reconcile.js";
@@ -414,4 +416,47 @@ describe("issue 13: no money stuck half way (defect 7)", () => {
       "ok",
     );
   });
+});
+
+describe("issue 13: a stopped twin writer cannot stall the new owner", () => {
+  it("a writer stopped inside its ledger transaction holds the account's rows only until Postgres ends its idle transaction", async () => {
+    const rig = await balanceRig(scope);
+    const a = await rig.newAccount();
+    await applyEntries(rig.deps, [credit(a, "opening", 8n * USD)]);
+    // The zombie (another process, its own pool) inserted call c-z as seq 2 and was then
+    // stopped (SIGSTOP, a VM freeze) before its commit: its transaction sits idle, holding
+    // the unique index entries that the new owner's insert of the same call waits on.
+    const zombiePool = createPool(config.databaseUrl, { schema: rig.schema, max: 1 });
+    scope.defer(() => zombiePool.end());
+    const zombie = await zombiePool.connect();
+    await zombie.query("begin");
+    await zombie.query(
+      `insert into ledger_entries (account_id, seq, idempotency_key, kind, amount_micros, balance_after_micros,
+         currency, cdr_id, created_at) values ($1, 2, 'cdr:c-z', 'call', -2500000, 5500000, 'USD', 'c-z', now())`,
+      [a],
+    );
+    const started = Date.now();
+    const owner = applyEntries(rig.deps, [call(a, "c-z", 2_500_000n)]);
+    const outcome = await Promise.race([owner, sleep(30_000).then(() => "still waiting" as const)]);
+    const waitedMs = Date.now() - started;
+    // Release the zombie whatever happened, so a failure does not hang the clean-up.
+    const zombieNext = await zombie.query("rollback").then(
+      () => "alive",
+      (err: Error) => err.message,
+    );
+    zombie.release(true);
+    expect(outcome, "the owner's ledger step waited on the stopped zombie's transaction").not.toBe(
+      "still waiting",
+    );
+    expect((outcome as Awaited<typeof owner>)[0]!.status).toBe("applied");
+    expect(waitedMs).toBeLessThan(25_000);
+    // Postgres ended the zombie's session: its transaction (and its row) are gone.
+    expect(zombieNext).not.toBe("alive");
+    expect((await ledgerRows(rig, a)).map((r) => [r.kind, r.amount_micros])).toEqual([
+      ["credit", "8000000"],
+      ["call", "-2500000"],
+    ]);
+    expect(await rig.balance(a)).toBe(5_500_000n);
+    expect((await checkAccount(rig.deps.store, rig.deps.ledger, a)).status).toBe("ok");
+  }, 60_000);
 });

@@ -1,6 +1,16 @@
 import pg from "pg";
 
 /**
+ * How long Postgres lets a session sit idle inside a transaction before it ends it. Our
+ * transactions send their statements back to back, so only a stalled process (SIGSTOP, a
+ * frozen VM, a partitioned host whose socket stays open) idles in one; meanwhile its
+ * uncommitted rows hold the unique-index entries that another rater's insert of the same
+ * entries waits on. Shorter than a consumer session (30 s) so a zombie's locks are gone
+ * about when its partitions move; far longer than any pause of a live process.
+ */
+export const IDLE_IN_TRANSACTION_TIMEOUT_MS = 10_000;
+
+/**
  * A Postgres pool. `schema` sets the search_path of every connection so tests can
  * give each suite its own schema on one shared database.
  */
@@ -11,6 +21,7 @@ export function createPool(databaseUrl: string, options: { schema?: string; max?
     connectionTimeoutMillis: 10_000,
     options: options.schema ? `-c search_path=${quoteIdent(options.schema)}` : undefined,
     application_name: "ratestream",
+    idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_TIMEOUT_MS,
   });
   // A connection dying (Postgres restarting) must not crash the process. An idle client's
   // error reaches the pool, which drops the client; a checked-out client (inside a
