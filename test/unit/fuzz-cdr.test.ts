@@ -206,9 +206,10 @@ describe("CDR decoding under hostile input", () => {
       expectRefused(await decodeRecord(Buffer.from(arrays), registry), ["invalid_cdr"]);
       const unclosed = `{"surcharges":${"[".repeat(depth)}`;
       expectRefused(await decodeRecord(Buffer.from(unclosed), registry), ["invalid_cdr"]);
-      expect(Date.now() - started).toBeLessThan(5_000);
+      // A blow-up bound, not a speed target (those live in bench/): see the test below.
+      expect(Date.now() - started).toBeLessThan(30_000);
     }
-  });
+  }, 300_000);
 
   it("10 MB strings in any field are refused quickly", async () => {
     const huge = "9".repeat(10 * 1024 * 1024);
@@ -221,14 +222,16 @@ describe("CDR decoding under hostile input", () => {
       );
       expectRefused(result, ["invalid_cdr"]);
       expect(!result.ok && result.message.startsWith(`${field}:`)).toBe(true);
-      expect(Date.now() - started, field).toBeLessThan(2_000);
+      // Linear work takes well under a second; the bound only catches a blow-up (a
+      // quadratic scan of 10 MB runs for hours), so a busy machine cannot fail it.
+      expect(Date.now() - started, field).toBeLessThan(30_000);
     }
     const manySurcharges = JSON.stringify({
       ...baseCdr,
       surcharges: Array.from({ length: 200_000 }, () => ({ feature: "recording", seconds: 1 })),
     });
     expectRefused(await decodeRecord(Buffer.from(manySurcharges), registry), ["invalid_cdr"]);
-  });
+  }, 300_000);
 
   // A bad value is quoted as a short excerpt: the message becomes the dead letter's
   // x-error-message header, and a dead letter above Kafka's 1 MB limit would block.

@@ -133,7 +133,9 @@ describe("decks under hostile input", () => {
       const started = Date.now();
       const err = parseOrLocate(parseRateDeck, text);
       expect(err).toBeDefined();
-      expect(Date.now() - started, `case ${i}`).toBeLessThan(5_000);
+      // Each case is linear work of well under a second; the bound only catches a
+      // blow-up (quadratic on megabytes runs for hours), so a busy machine cannot fail it.
+      expect(Date.now() - started, `case ${i}`).toBeLessThan(30_000);
     }
-  });
+  }, 300_000);
 });
