@@ -1,5 +1,5 @@
 # ratestream, for docker compose (not built on the project's own machines: no Docker engine there).
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY scripts/copy-assets.mjs scripts/copy-assets.mjs
