@@ -443,8 +443,14 @@ describe("expiry", () => {
     expect(grant).toMatchObject({ granted_seconds: 2, held_micros: 100_000, final: false });
     expect((await balance(quick, account)).held_micros).toBe(100_000);
     expect((await sweepCallSessions(quick.rig.pool, metrics, { marginMs: 0 })).expired).toBe(0);
-    expect(await metric("ratestream_call_sessions_open")).toEqual([{ labels: {}, value: 1 }]);
-    expect(await metric("ratestream_call_held_micros")).toEqual([{ labels: {}, value: 100_000 }]);
+    expect(await metric("ratestream_call_sessions_open")).toEqual([
+      { labels: { state: "active" }, value: 1 },
+      { labels: { state: "ended" }, value: 0 },
+    ]);
+    expect(await metric("ratestream_call_held_micros")).toEqual([
+      { labels: { state: "active" }, value: 100_000 },
+      { labels: { state: "ended" }, value: 0 },
+    ]);
     while ((await balance(quick, account)).held_micros !== 0) {
       expect(Date.now() - began).toBeLessThan(15_000);
       await new Promise((r) => setTimeout(r, 100));
@@ -454,8 +460,14 @@ describe("expiry", () => {
     // The sweep (here without its margin for clocks) marks it in the ledger and counts
     // it; then it cannot start again, even after a wipe.
     expect((await sweepCallSessions(quick.rig.pool, metrics, { marginMs: 0 })).expired).toBe(1);
-    expect(await metric("ratestream_call_sessions_expired_total")).toEqual([{ labels: {}, value: 1 }]);
-    expect(await metric("ratestream_call_sessions_open")).toEqual([{ labels: {}, value: 0 }]);
+    expect(await metric("ratestream_call_sessions_expired_total")).toEqual([
+      { labels: { state: "active" }, value: 1 },
+      { labels: { state: "ended" }, value: 0 },
+    ]);
+    expect(await metric("ratestream_call_sessions_open")).toEqual([
+      { labels: { state: "active" }, value: 0 },
+      { labels: { state: "ended" }, value: 0 },
+    ]);
     expect(await metric("ratestream_call_grants_total")).toEqual([
       { labels: { result: "granted" }, value: 1 },
     ]);
@@ -482,6 +494,11 @@ describe("expiry", () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     expect(Date.now() - began).toBeGreaterThanOrEqual(1_500);
+    // Counted apart from sessions that were never ended: this one's CDR never came.
+    expect((await sweepCallSessions(quick.rig.pool, metrics, { marginMs: 0 })).byState).toEqual({
+      active: 0,
+      ended: 1,
+    });
   });
 
   /** Waits, touching nothing, until Redis's clock is past the grant's expires_at (whole seconds, rounded down). */
