@@ -23,6 +23,9 @@ export function numberRoutes(app: FastifyInstance, deps: ApiDeps): void {
     "/v1/accounts/:id/numbers",
     guarded(["admin"], {
       summary: "buy a phone number from credits, at its price in the number deck",
+      description:
+        "Refused (409) when the account is blocked, or when the price would take its available credit " +
+        "(balance − 2.00 − the holds of its open call sessions) below zero.",
       params: ACCOUNT_PARAMS,
       body: {
         type: "object",
