@@ -43,7 +43,11 @@ export interface EntryRequest {
   details?: Record<string, unknown>;
   /** An event the entry itself announces (a card recharge announces `recharged`). */
   announces?: BalanceEventType;
-  /** Refuse the entry, changing nothing, if it would take the balance below this. */
+  /**
+   * Refuse the entry, changing nothing, if it would take the balance less the holds of
+   * the account's open call sessions below this (SPEC §8: credit promised to running calls
+   * is not there to spend).
+   */
   floorMicros?: bigint;
   /** A number purchase: the number becomes the account's in the entry's own transaction. */
   buysNumber?: { number: string; numberType: string };
@@ -84,6 +88,8 @@ export interface Applied {
   request: EntryRequest;
   entries: BookedEntry[];
   events: BalanceEventDraft[];
+  /** A call's debit that settled the open call session of its cdr_id (SPEC §8), in the same atomic step. */
+  settledCall?: boolean;
 }
 
 /** A request the store refused, changing nothing: past the exact range, or below its floor. */
@@ -92,6 +98,8 @@ export interface Refused {
   refused: "range" | "floor";
   /** The balance the request found. */
   balanceMicros?: bigint;
+  /** Below its floor: the holds of the account's open call sessions the floor counted. */
+  heldMicros?: bigint;
 }
 
 export interface AccountSettings {

@@ -33,8 +33,8 @@ export type WriteOutcome =
   | { status: "applied"; applied: Applied }
   | { status: "duplicate"; recorded: RecordedEntry | undefined }
   | { status: "unknown_account" }
-  /** Nothing changed: the balance would leave ±(2^53 − 1) micros, or go below the floor. */
-  | { status: "refused"; reason: Refused["refused"]; balanceMicros?: bigint };
+  /** Nothing changed: the balance would leave ±(2^53 − 1) micros, or go below the floor (holds counted). */
+  | { status: "refused"; reason: Refused["refused"]; balanceMicros?: bigint; heldMicros?: bigint };
 
 export interface WritePathDeps {
   store: BalanceStore;
@@ -145,6 +145,7 @@ export async function applyEntries(
             status: "refused",
             reason: r.refused,
             balanceMicros: r.balanceMicros,
+            heldMicros: r.heldMicros,
           };
       });
     }

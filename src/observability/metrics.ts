@@ -88,12 +88,14 @@ export function createMetrics(registry: Registry, options: { defaultMetrics?: bo
     }),
     callSessionsOpen: new Gauge({
       name: "ratestream_call_sessions_open",
-      help: "Call sessions open (active, or ended awaiting their CDR) across all accounts, as the ledger records them; refreshed by the session sweep.",
+      help: "Call sessions open across all accounts, as the ledger records them, by state: active, or ended (awaiting their CDR); refreshed by the session sweep.",
+      labelNames: ["state"] as const,
       registers: [registry],
     }),
     callHeldMicros: new Gauge({
       name: "ratestream_call_held_micros",
-      help: "Credit held by open call sessions across all accounts, in micros; refreshed by the session sweep.",
+      help: "Credit held by open call sessions across all accounts, in micros, by state (active, ended); refreshed by the session sweep.",
+      labelNames: ["state"] as const,
       registers: [registry],
     }),
     callGrants: new Counter({
@@ -104,7 +106,14 @@ export function createMetrics(registry: Registry, options: { defaultMetrics?: bo
     }),
     callExpiries: new Counter({
       name: "ratestream_call_sessions_expired_total",
-      help: "Call sessions that expired without being renewed, ended or settled (marked in the ledger by the sweep).",
+      help: "Call sessions that expired (marked in the ledger by the sweep), by the state they expired in: active (neither renewed nor ended in time: the switch stopped asking) or ended (no CDR within CALL_CDR_WAIT_SECONDS: the switch stopped reporting CDRs).",
+      labelNames: ["state"] as const,
+      registers: [registry],
+    }),
+    callCdrs: new Counter({
+      name: "ratestream_call_cdrs_total",
+      help: "CDRs the rater debited, by whether their debit settled an open call session (settled) or found none (none: a call made without a session, or one whose session had expired).",
+      labelNames: ["session"] as const,
       registers: [registry],
     }),
   };

@@ -255,6 +255,7 @@ async function processBatch(deps: RaterDeps, batch: Batch): Promise<void> {
       if (deps.touched && deps.touched.size < 10_000) deps.touched.add(cdr.account_id);
       rated.push(ratedCdrMessage(cdr, rating));
       deps.metrics.cdrsRated.inc();
+      deps.metrics.callCdrs.inc({ session: outcome.applied.settledCall ? "settled" : "none" });
       deps.metrics.debitedMicros.inc(rating.charge_micros);
       for (const e of outcome.applied.events) eventIds.push(eventIdOf(e));
     } else {

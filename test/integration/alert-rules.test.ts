@@ -6,13 +6,13 @@ import { describe, expect, it } from "vitest";
 const run = promisify(execFile);
 
 describe("alert rules", () => {
-  it("fire when lag grows, dead letters flow, reconcile drifts, the outbox backs up, dependencies fail, a bug is hit, stranded changes are undone — and not before", async () => {
+  it("fire when lag grows, dead letters flow, reconcile drifts, the outbox backs up, dependencies fail, a bug is hit, stranded changes are undone, call sessions keep expiring without their CDR — and not before", async () => {
     const { stdout } = await run("promtool", ["test", "rules", "ops/prometheus/alerts.test.yml"]);
     expect(stdout).toContain("SUCCESS");
   });
 
   it("are valid rule files", async () => {
     const { stdout } = await run("promtool", ["check", "rules", "ops/prometheus/alerts.yml"]);
-    expect(stdout).toMatch(/SUCCESS: 7 rules found/);
+    expect(stdout).toMatch(/SUCCESS: 8 rules found/);
   });
 });

@@ -14,6 +14,7 @@ import type { CallStore } from "../../src/calls/types.js";
 import { callCharge, type CallPricing } from "../../src/core/rating/call-charge.js";
 import { apiRig, type ApiRig } from "../support/api.js";
 import { call } from "../support/balances.js";
+import { renewDueNumbers } from "../../src/recharge/number-renewal.js";
 import { Scope } from "../support/services.js";
 
 const M = 1_000_000n;
@@ -442,8 +443,14 @@ describe("expiry", () => {
     expect(grant).toMatchObject({ granted_seconds: 2, held_micros: 100_000, final: false });
     expect((await balance(quick, account)).held_micros).toBe(100_000);
     expect((await sweepCallSessions(quick.rig.pool, metrics, { marginMs: 0 })).expired).toBe(0);
-    expect(await metric("ratestream_call_sessions_open")).toEqual([{ labels: {}, value: 1 }]);
-    expect(await metric("ratestream_call_held_micros")).toEqual([{ labels: {}, value: 100_000 }]);
+    expect(await metric("ratestream_call_sessions_open")).toEqual([
+      { labels: { state: "active" }, value: 1 },
+      { labels: { state: "ended" }, value: 0 },
+    ]);
+    expect(await metric("ratestream_call_held_micros")).toEqual([
+      { labels: { state: "active" }, value: 100_000 },
+      { labels: { state: "ended" }, value: 0 },
+    ]);
     while ((await balance(quick, account)).held_micros !== 0) {
       expect(Date.now() - began).toBeLessThan(15_000);
       await new Promise((r) => setTimeout(r, 100));
@@ -453,8 +460,14 @@ describe("expiry", () => {
     // The sweep (here without its margin for clocks) marks it in the ledger and counts
     // it; then it cannot start again, even after a wipe.
     expect((await sweepCallSessions(quick.rig.pool, metrics, { marginMs: 0 })).expired).toBe(1);
-    expect(await metric("ratestream_call_sessions_expired_total")).toEqual([{ labels: {}, value: 1 }]);
-    expect(await metric("ratestream_call_sessions_open")).toEqual([{ labels: {}, value: 0 }]);
+    expect(await metric("ratestream_call_sessions_expired_total")).toEqual([
+      { labels: { state: "active" }, value: 1 },
+      { labels: { state: "ended" }, value: 0 },
+    ]);
+    expect(await metric("ratestream_call_sessions_open")).toEqual([
+      { labels: { state: "active" }, value: 0 },
+      { labels: { state: "ended" }, value: 0 },
+    ]);
     expect(await metric("ratestream_call_grants_total")).toEqual([
       { labels: { result: "granted" }, value: 1 },
     ]);
@@ -481,5 +494,134 @@ describe("expiry", () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     expect(Date.now() - began).toBeGreaterThanOrEqual(1_500);
+    // Counted apart from sessions that were never ended: this one's CDR never came.
+    expect((await sweepCallSessions(quick.rig.pool, metrics, { marginMs: 0 })).byState).toEqual({
+      active: 0,
+      ended: 1,
+    });
+  });
+
+  /** Waits, touching nothing, until Redis's clock is past the grant's expires_at (whole seconds, rounded down). */
+  const pastExpiry = async (grant: Grant) => {
+    const until = Date.parse(grant.expires_at!) + 1_000 + 200;
+    while (Date.now() < until) await new Promise((r) => setTimeout(r, until - Date.now()));
+  };
+
+  it("a CDR that arrives after expiry is charged normally and settles nothing: the session stays expired", async () => {
+    const account = await quick.account(3n * M);
+    const key = await quick.key("switch");
+    const grant = (await start(quick, account, "late", { key })).json<Grant>();
+    expect(grant.held_micros).toBe(100_000);
+    // Nothing reads the account meanwhile: the CDR's debit is the first to meet the expiry.
+    await pastExpiry(grant);
+    const [outcome] = await applyEntries(quick.rig.deps, [call(account, "late", 700_000n)]);
+    expect(outcome!.status).toBe("applied");
+    expect(await balance(quick, account)).toMatchObject({
+      balance_micros: 2_300_000,
+      held_micros: 0,
+      available_micros: 300_000,
+    });
+    await sweepCallSessions(quick.rig.pool, metrics, { marginMs: 0 });
+    expect(await rowState(quick, account, "late")).toMatchObject({ state: "expired", held_micros: "0" });
+  });
+
+  it("an expired session holds nothing against a number purchase, before anything else meets its expiry", async () => {
+    const account = await quick.account(3_050_000n);
+    const grant = (
+      await start(quick, account, "held-then-gone", { key: await quick.key("switch") })
+    ).json<Grant>();
+    expect(grant.held_micros).toBe(100_000);
+    const buy = async () =>
+      quick.request({
+        method: "POST",
+        url: `/v1/accounts/${account}/numbers`,
+        key: await quick.key("admin", account),
+        payload: { number: "+14155550701", number_type: "local" },
+      });
+    // 3.05 − 2.00 − 0.10 held is 0.95: a 1.00 number does not fit while the session holds.
+    expect((await buy()).statusCode).toBe(409);
+    await pastExpiry(grant);
+    const bought = await buy();
+    expect(bought.statusCode, bought.body).toBe(201);
+    expect(bought.json()).toMatchObject({ balance_micros: 2_050_000 });
+  });
+});
+
+describe("number purchases count the holds (SPEC §1.12 against §8's available credit)", () => {
+  const buy = async (rig: ApiRig, account: string, number: string) =>
+    rig.request({
+      method: "POST",
+      url: `/v1/accounts/${account}/numbers`,
+      key: await rig.key("admin", account),
+      payload: { number, number_type: "local" },
+    });
+
+  it("a purchase may not take balance − 2.00 − the holds of open sessions below zero; an ended session's hold counts", async () => {
+    const account = await api.account(5_100_000n);
+    expect((await start(api, account, "n")).json<Grant>().held_micros).toBe(500_000);
+    // 5.10 − 2.00 − 0.50 held = 2.60: a 2.00 number fits.
+    const first = await buy(api, account, "+12125550401");
+    expect(first.statusCode, first.body).toBe(201);
+    expect(await balance(api, account)).toEqual(
+      expect.objectContaining({ balance_micros: 3_100_000, held_micros: 500_000, available_micros: 600_000 }),
+    );
+    // 0.60 available: a 1.00 number would leave 2.10 on a balance that holds 0.50 for the call.
+    const short = await buy(api, account, "+14155550402");
+    expect(short.statusCode).toBe(409);
+    expect(short.json()).toMatchObject({ error: { code: "insufficient_credit" } });
+    expect(short.json<{ error: { message: string } }>().error.message).toContain("0.50 USD held");
+    // Ended at 61 s: it holds 0.20 until its CDR, and that still counts.
+    await end(account, "n", 61);
+    expect((await buy(api, account, "+14155550402")).statusCode).toBe(409);
+    expect(await api.rig.ledgerBalance(account)).toBe(3_100_000n);
+    // The CDR settles it (0.20 debited, nothing held), and 0.10 more makes exactly 1.00 available.
+    await applyEntries(api.rig.deps, [call(account, "n", 200_000n)]);
+    await applyEntries(api.rig.deps, [
+      { accountId: account, key: "credit:n-top", kind: "credit", amountMicros: 100_000n, cause: "n-top" },
+    ]);
+    expect(await balance(api, account)).toMatchObject({ held_micros: 0, available_micros: 1_000_000 });
+    const last = await buy(api, account, "+14155550402");
+    expect(last.statusCode, last.body).toBe(201);
+    expect(last.json()).toMatchObject({ balance_micros: 2_000_000 });
+  });
+
+  it("a purchase racing starts: the number and the holds together never take more than balance − 2.00", async () => {
+    const account = await api.account(3n * M); // 1.00 available
+    const answers = await Promise.all([
+      ...Array.from({ length: 10 }, (_, i) => start(api, account, `race-${i}`)),
+      buy(api, account, "+14155550501"),
+    ]);
+    const bought = answers.at(-1)!;
+    expect([201, 409]).toContain(bought.statusCode);
+    const paid = bought.statusCode === 201 ? 1_000_000 : 0;
+    const grants = answers.slice(0, 10).map((r) => r.json<Grant>());
+    for (const g of grants)
+      if (g.allowed) expect(BigInt(g.held_micros)).toBe(callCharge(UK, g.granted_seconds));
+    const held = grants.reduce((sum, g) => sum + g.held_micros, 0);
+    // Whichever came first, every 0.10 of the 1.00 went to someone, and nothing more.
+    expect(paid + held).toBe(1_000_000);
+    expect(await api.rig.ledgerBalance(account)).toBe(BigInt(3_000_000 - paid));
+    expect(await balance(api, account)).toMatchObject({ held_micros: held, available_micros: 0 });
+  });
+
+  it("the monthly renewal of a number is charged even past the holds (it may block the account, §1.12)", async () => {
+    const account = await api.account(3n * M);
+    await start(api, account, "renewal-call"); // 0.50 held
+    await api.rig.pool.query(
+      `insert into phone_numbers (number, account_id, number_type, monthly_price_micros, currency, purchased_at)
+       values ('+14155550601', $1, 'local', 1000000, 'USD', now() - interval '40 days')`,
+      [account],
+    );
+    const renewed = await renewDueNumbers(
+      { pool: api.rig.pool, write: api.rig.deps, publish: () => Promise.resolve() },
+      new Date(),
+    );
+    expect(renewed).toBe(1);
+    // 3.00 − 1.00: the call keeps its grant; what is promised now exceeds what is left.
+    expect(await balance(api, account)).toMatchObject({
+      balance_micros: 2_000_000,
+      held_micros: 500_000,
+      available_micros: -500_000,
+    });
   });
 });

@@ -93,22 +93,41 @@ export async function openCallSessions(
 
 /**
  * Marks sessions past their expiry (with a margin for the clocks of Redis and Postgres)
- * expired: Redis already holds nothing for them. Returns how many.
+ * expired: Redis already holds nothing for them. Returns how many, by the state they
+ * expired in: "active" (neither renewed nor ended in time) or "ended" (their CDR did not
+ * come within CALL_CDR_WAIT_SECONDS). One statement per state, so a session cannot be
+ * counted under both even if an end lands between them (it moves its expires_at on).
  */
-export async function expireCallSessions(pool: pg.Pool, marginMs = 5_000): Promise<number> {
-  const { rowCount } = await pool.query(
-    `update call_sessions set state = 'expired', held_micros = 0, updated_at = now()
-      where ${OPEN} and expires_at <= now() - make_interval(secs => $1::double precision / 1000)`,
-    [marginMs],
-  );
-  return rowCount ?? 0;
+export async function expireCallSessions(
+  pool: pg.Pool,
+  marginMs = 5_000,
+): Promise<Record<"active" | "ended", number>> {
+  const expire = async (state: "active" | "ended") =>
+    (
+      await pool.query(
+        `update call_sessions set state = 'expired', held_micros = 0, updated_at = now()
+          where state = $1 and expires_at <= now() - make_interval(secs => $2::double precision / 1000)`,
+        [state, marginMs],
+      )
+    ).rowCount ?? 0;
+  return { active: await expire("active"), ended: await expire("ended") };
 }
 
-/** Open sessions and their holds across all accounts, for the metrics. */
-export async function callSessionTotals(pool: pg.Pool): Promise<{ open: number; heldMicros: bigint }> {
-  const { rows } = await pool.query<{ open: string; held: string }>(
-    `select count(*) as open, coalesce(sum(held_micros), 0) as held
-       from call_sessions where ${OPEN} and expires_at > now()`,
+export interface SessionTotals {
+  open: number;
+  heldMicros: bigint;
+}
+
+/** Open sessions and their holds across all accounts, by state, for the metrics. */
+export async function callSessionTotals(pool: pg.Pool): Promise<Record<"active" | "ended", SessionTotals>> {
+  const { rows } = await pool.query<{ state: "active" | "ended"; open: string; held: string }>(
+    `select state, count(*) as open, coalesce(sum(held_micros), 0) as held
+       from call_sessions where ${OPEN} and expires_at > now() group by state`,
   );
-  return { open: Number(rows[0]!.open), heldMicros: BigInt(rows[0]!.held) };
+  const totals = {
+    active: { open: 0, heldMicros: 0n },
+    ended: { open: 0, heldMicros: 0n },
+  };
+  for (const r of rows) totals[r.state] = { open: Number(r.open), heldMicros: BigInt(r.held) };
+  return totals;
 }

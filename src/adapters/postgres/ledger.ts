@@ -133,8 +133,9 @@ export class PostgresLedger implements Ledger {
     };
 
     const settles = { account: [] as string[], call: [] as string[] };
-    for (const { request, entries, events } of applied) {
-      if (request.kind === "call" && request.key.startsWith("cdr:")) {
+    for (const { request, entries, events, settledCall } of applied) {
+      // Redis decided it (apply-2n.lua): a CDR after its session expired settles nothing.
+      if (settledCall) {
         settles.account.push(request.accountId);
         settles.call.push(request.key.slice("cdr:".length));
       }

@@ -201,11 +201,15 @@ function settingsFields(s: AccountSettings): string[] {
 /** Decodes apply-2n.lua's compact result for one request (see the script's header). */
 function parseApplied(accountId: string, request: EntryRequest, encoded: string): Applied | Refused {
   if (encoded === "!range") return { request, refused: "range" };
-  if (encoded.startsWith("!floor,"))
-    return { request, refused: "floor", balanceMicros: BigInt(encoded.slice(7)) };
+  if (encoded.startsWith("!floor,")) {
+    const [balance, held] = encoded.slice(7).split(",") as [string, string | undefined];
+    return { request, refused: "floor", balanceMicros: BigInt(balance), heldMicros: BigInt(held ?? 0) };
+  }
   const [booked, events] = encoded.split("|") as [string, string];
+  let settledCall = false;
   const entries = booked.split(";").map((triple, n) => {
-    const [seq, before, after] = triple.split(",").map(BigInt) as [bigint, bigint, bigint];
+    const [seq, before, after, settled] = triple.split(",").map(BigInt) as [bigint, bigint, bigint, bigint?];
+    if (n === 0 && settled === 1n) settledCall = true;
     // A reload's key derives from the request's key, unique per account, never from its
     // cause (a call "X" and an adjustment referenced "X" set off two reloads).
     const key = n === 0 ? request.key : `reload:${request.key}:${n}`;
@@ -242,6 +246,7 @@ function parseApplied(accountId: string, request: EntryRequest, encoded: string)
   return {
     request,
     entries,
+    ...(settledCall ? { settledCall } : {}),
     events: [
       ...announced,
       ...(events === ""

@@ -1,8 +1,10 @@
 /**
  * POST …/numbers (admin): buy a phone number, priced from the number deck in force
  * (longest prefix, by type), paid from credits (SPEC §1.12): refused when the account
- * is blocked or the price would take the balance below 2.00. The debit's key makes a
- * retry after a crash pay once.
+ * is blocked or the price would take the balance below 2.00 — counting the holds of open
+ * call sessions (SPEC §8): a purchase may spend only the available credit, balance −
+ * 2.00 − holds, or calls already granted could take the balance below 2.00 together.
+ * The debit's key makes a retry after a crash pay once.
  */
 import type { FastifyInstance } from "fastify";
 import { BLOCK_THRESHOLD_MICROS } from "../../balances/types.js";
@@ -21,6 +23,9 @@ export function numberRoutes(app: FastifyInstance, deps: ApiDeps): void {
     "/v1/accounts/:id/numbers",
     guarded(["admin"], {
       summary: "buy a phone number from credits, at its price in the number deck",
+      description:
+        "Refused (409) when the account is blocked, or when the price would take its available credit " +
+        "(balance − 2.00 − the holds of its open call sessions) below zero.",
       params: ACCOUNT_PARAMS,
       body: {
         type: "object",
@@ -107,10 +112,13 @@ export function numberRoutes(app: FastifyInstance, deps: ApiDeps): void {
         if (balance !== undefined && balance < BLOCK_THRESHOLD_MICROS) {
           throw new ApiError(409, "blocked", "the account is blocked (balance below 2.00): recharge first");
         }
+        const held = outcome.heldMicros ?? 0n;
         throw new ApiError(
           409,
           "insufficient_credit",
-          `${number} costs ${formatAmount(priceMicros, account.currency)}, which would take the balance below 2.00`,
+          held > 0n
+            ? `${number} costs ${formatAmount(priceMicros, account.currency)}: with ${formatAmount(held, account.currency)} held for calls in progress, it would take the balance below 2.00`
+            : `${number} costs ${formatAmount(priceMicros, account.currency)}, which would take the balance below 2.00`,
         );
       }
       if (outcome.status !== "applied") throw taken(await numberOwner(deps.pool, number));

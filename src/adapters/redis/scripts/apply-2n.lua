@@ -10,15 +10,17 @@
   ARGV[1]     month of the request, "YYYY-MM" UTC (monthly reload limits)
   then, for each account in KEYS order:
     N, then N times: idempotency key, amount micros (signed integer), kind, floor micros
-    (empty for none: the entry is refused if it would take the balance below the floor)
+    (empty for none: the entry is refused if it would take the balance, less the holds
+    of the account's open call sessions, below the floor: SPEC §8's available credit)
 
   Returns one reply per account, in KEYS order:
     -1                   the account's state is missing (Redis restarted empty or the
                          account is new to it): restore it from the ledger and retry
     { result, ... }      one string per entry, in order, compact because it is also
                          what the pending hash stores:
-                           "<seq>,<before>,<after>[;<seq>,<before>,<after> ...]|<event>;<event>..."
-                         The first triple is the entry itself; each further one is an
+                           "<seq>,<before>,<after>[,1][;<seq>,<before>,<after> ...]|<event>;<event>..."
+                         The first triple is the entry itself (",1" after it: the entry
+                         settled an open call session); each further one is an
                          offline reload it set off (key "reload:<cause>:<n>"). An event is
                          "<type>,<balance>,<amount or empty>,<cause ref>", the cause ref
                          being 0 (the entry's cause), n (the n-th reload's key),
@@ -26,13 +28,16 @@
                          Numbers are integers in decimal (Lua doubles would print exponents).
                          The pending hash stores the same string plus "|<Redis time in ms>",
                          so entries stranded there can be told by their age.
-                         "!range" or "!floor,<balance>": the entry is refused and changes
-                         nothing (the balance would leave ±(2^53 − 1), where doubles stop
-                         being exact, or go below the entry's floor).
+                         "!range" or "!floor,<balance>,<held>": the entry is refused and
+                         changes nothing (the balance would leave ±(2^53 − 1), where
+                         doubles stop being exact, or go below the entry's floor plus the
+                         <held> micros of the account's open call sessions).
   A "call" entry whose key is "cdr:<id>" settles the account's open call session <id>
   (SPEC §8, see calls-1.lua) in the same atomic step as its debit: the session holds
-  nothing more. The lookup is skipped for accounts with no open session ("open_calls",
-  read with the balance), so the hot path costs nothing more for them.
+  nothing more. A session past its expiry is no longer open: it holds nothing and the
+  CDR settles nothing (calls-1.lua marks it expired when it meets it). The lookups are
+  skipped for accounts with no open session ("open_calls", read with the balance), so
+  the hot path costs nothing more for them.
   Thresholds (micros): low balance 5.00, block 2.00.
   Months never go back: a writer whose clock is behind the month Redis holds counts in
   that month, so monthly limits do not depend on which writer's clock is right.
@@ -157,16 +162,35 @@ local function load(state_key)
   return true
 end
 
--- A call's debit settles its open session, if any: the hold is released (calls-1.lua's encoding).
+-- A call's debit settles its open session, if any: the hold is released (calls-1.lua's
+-- encoding). True when it did.
 local function settle(state_key, key)
   local field = 'c:' .. string.sub(key, 5)
   local v = redis.call('HGET', state_key, field)
-  if not v then return end
-  local s, g, _, _, r, meta = string.match(v, '^(%a+),(%d+),(%d+),(%d+),(%d+)|(.*)$')
-  if s ~= 'active' and s ~= 'ended' then return end
+  if not v then return false end
+  local s, g, _, u, r, meta = string.match(v, '^(%a+),(%d+),(%d+),(%d+),(%d+)|(.*)$')
+  if (s ~= 'active' and s ~= 'ended') or tonumber(u) <= now_ms then return false end
   open_calls = open_calls - 1
   redis.call('HSET', state_key, field, 'settled,' .. g .. ',0,' .. num(now_ms + SETTLED_KEEP_MS) .. ','
     .. num(tonumber(r) + 1) .. '|' .. meta, 'open_calls', num(open_calls))
+  return true
+end
+
+-- The holds of the account's open call sessions (calls-1.lua's encoding): what a floor
+-- must leave untouched. A session past its expiry holds nothing.
+local function held(state_key)
+  if open_calls <= 0 then return 0 end
+  local total = 0
+  local fields = redis.call('HGETALL', state_key)
+  for i = 1, #fields, 2 do
+    if string.sub(fields[i], 1, 2) == 'c:' then
+      local s, h, u = string.match(fields[i + 1], '^(%a+),%d+,(%d+),(%d+),')
+      if (s == 'active' or s == 'ended') and tonumber(u) > now_ms then
+        total = total + tonumber(h)
+      end
+    end
+  end
+  return total
 end
 
 -- Applies one account's n entries, which start at ARGV[at]: its reply.
@@ -194,18 +218,20 @@ local function apply_account(state_key, pending_key, at, n)
     local previous = stored[i + 1]
     local amount = tonumber(ARGV[at + 1 + 4 * i])
     local floor = tonumber(ARGV[at + 3 + 4 * i])
+    local holds = floor and held(state_key) or 0
     if previous then
       results[i + 1] = previous
     elseif balance + amount > MAX_EXACT or balance + amount < -MAX_EXACT then
       results[i + 1] = '!range'
-    elseif floor and balance + amount < floor then
-      results[i + 1] = '!floor,' .. num(balance)
+    elseif floor and balance + amount - holds < floor then
+      results[i + 1] = '!floor,' .. num(balance) .. ',' .. num(holds)
     else
       local kind = ARGV[at + 2 + 4 * i]
       booked, events = {}, {}
       local before = book(amount, '0')
-      if open_calls > 0 and kind == 'call' and string.sub(ARGV[at + 4 * i], 1, 4) == 'cdr:' then
-        settle(state_key, ARGV[at + 4 * i])
+      if open_calls > 0 and kind == 'call' and string.sub(ARGV[at + 4 * i], 1, 4) == 'cdr:'
+        and settle(state_key, ARGV[at + 4 * i]) then
+        booked[1] = booked[1] .. ',1'
       end
       if auto == 'online' and balance <= LOW and (before > LOW or kind == 'auto_recharge' or kind == 'auto_recharge_enabled') then
         request_auto_recharge()
