@@ -14,7 +14,10 @@
  *     the last offset committed (ledger durable); with several raters this includes
  *     the group's rebalance as they join, so it is a conservative figure;
  *   - latency: at fixed offered rates below saturation, produce time (in the cdr_id)
- *     to the rated-cdrs record's timestamp (written after the ledger commit).
+ *     to the rated-cdrs record's timestamp (written after the ledger commit);
+ *   - the ledger ceiling: the project's own ledger write alone (bench/lib/ledger-ceiling.ts)
+ *     at the pipeline's mean batch size, with one rater's and two raters' batches in
+ *     flight; `ledger_ratio` is the pipeline's CDRs/s over the ceiling of its raters.
  * Raw figures go to bench/results/raw/; a chart to bench/results/e2e.svg; the last
  * line printed is one JSON object.
  */
@@ -38,6 +41,7 @@ import { createLogger } from "../src/observability/logger.js";
 import { allTopics, topicNames } from "../src/pipeline/rater.js";
 import { generateCdrs, offerAtRate, type RawCdr } from "../src/tools/cdr-generator.js";
 import { carrierDeck } from "./lib/carrier-deck.js";
+import { ledgerCeiling } from "./lib/ledger-ceiling.js";
 import { cpuDelta, cpuSeconds } from "./lib/cpu.js";
 import { machine, median } from "./lib/report.js";
 import { lineChart } from "./lib/svg-chart.js";
@@ -130,6 +134,7 @@ try {
   };
 
   const throughput: { pipeline: number[]; baseline: number[] } = { pipeline: [], baseline: [] };
+  const batchSizes: number[] = [];
   const cpuPerRun: Record<string, number>[] = [];
   for (let run = 1; run <= settings.runs; run++) {
     const topics = topicNames(`bench-${runId}-${run}.`);
@@ -148,12 +153,15 @@ try {
 
     const pipeline = await pipelineRun(topics.cdrs, `bench-${runId}-${run}.`, produced);
     throughput.pipeline.push(pipeline.perSecond);
+    batchSizes.push(pipeline.meanBatch);
     cpuPerRun.push(pipeline.cpu);
     const perCdr = Object.entries(pipeline.cpu).map(([k, v]) => `${k} ${((v / produced) * 1e6).toFixed(1)}`);
     log(
       `run ${run}: pipeline ${Math.round(pipeline.perSecond)} CDRs/s; CPU µs per CDR: ${perCdr.join(", ")}`,
     );
   }
+
+  const ceiling = await measureLedgerCeiling(Math.max(1, Math.round(median(batchSizes))));
 
   // Latency at fixed offered rates, the rater already running and caught up.
   const latencyTopics = topicNames(`bench-${runId}-lat.`);
@@ -182,6 +190,9 @@ try {
     ratio: Number((cdrsPerS / baselinePerS).toFixed(3)),
     p50_ms: atLowest.p50,
     p99_ms: atLowest.p99,
+    raters: settings.raters,
+    ledger_ceiling_rows_per_s: Math.round(ceiling.ofRaters(settings.raters)),
+    ledger_ratio: Number((cdrsPerS / ceiling.ofRaters(settings.raters)).toFixed(3)),
   };
   mkdirSync("bench/results/raw", { recursive: true });
   writeFileSync(
@@ -194,6 +205,8 @@ try {
         throughput,
         cpuPerRun,
         latency,
+        batchSizes,
+        ceiling: ceiling.runs,
         result,
       },
       null,
@@ -359,7 +372,7 @@ async function pipelineRun(
   topic: string,
   prefix: string,
   expected: number,
-): Promise<{ perSecond: number; cpu: Record<string, number> }> {
+): Promise<{ perSecond: number; cpu: Record<string, number>; meanBatch: number }> {
   const raters = startRaters(prefix);
   const pids = raters.map((r) => r.child.pid);
   try {
@@ -377,13 +390,50 @@ async function pipelineRun(
       await sleep(50);
     }
     const elapsed = (performance.now() - first) / 1000;
-    return {
-      perSecond: expected / elapsed,
-      cpu: cpuDelta(cpuAtFirst, cpuSeconds({ rater: pids })),
-    };
+    const cpu = cpuDelta(cpuAtFirst, cpuSeconds({ rater: pids }));
+    const batchesMetric = `ratestream_kafka_batch_duration_seconds_count\\{topic="${topic.replace(/\./g, "\\.")}"\\}`;
+    const batches = (await Promise.all(raters.map((r) => metric(r.port, batchesMetric)))).reduce(
+      (a, b) => a + b,
+    );
+    return { perSecond: expected / elapsed, cpu, meanBatch: expected / Math.max(1, batches) };
   } finally {
     await stopRaters(raters);
   }
+}
+
+/**
+ * The ledger's ceiling with one rater's batches in flight (`--concurrency`) and with two
+ * raters' (and the run's raters'), medians of settings.runs runs each, on accounts of
+ * its own (fresh ledgers).
+ */
+async function measureLedgerCeiling(batch: number) {
+  const ceilingAccounts = Array.from({ length: settings.accounts }, (_, i) => `ceiling-${runId}-${i}`);
+  await pool.query(
+    "insert into accounts (account_id, admin_email) select a, 'bench@example.com' from unnest($1::text[]) a",
+    [ceilingAccounts],
+  );
+  const opening = new Map(ceilingAccounts.map((a) => [a, { seq: 0n, balance: 0n }]));
+  const rows = Math.min(settings.cdrs, 200_000);
+  const runs: { raters: number; writers: number; batch: number; withDedupe: boolean; rowsPerS: number[] }[] =
+    [];
+  for (const raters of [...new Set([1, 2, settings.raters])]) {
+    for (const withDedupe of [false, true]) {
+      const writers = raters * settings.concurrency;
+      const rowsPerS: number[] = [];
+      for (let run = 1; run <= settings.runs; run++) {
+        const tag = `${raters}-${withDedupe}-${run}`;
+        rowsPerS.push(await ledgerCeiling(pool, opening, { rows, batch, writers, withDedupe, tag }));
+      }
+      runs.push({ raters, writers, batch, withDedupe, rowsPerS });
+      log(
+        `ledger ceiling, ${raters} rater(s)' worth (${writers} batches of ${batch} in flight${withDedupe ? ", with the dedupe read" : ""}): ${Math.round(median(rowsPerS))} rows/s`,
+      );
+    }
+  }
+  return {
+    runs,
+    ofRaters: (raters: number) => median(runs.find((r) => r.raters === raters && !r.withDedupe)!.rowsPerS),
+  };
 }
 
 /** Offers CDRs at a fixed rate; latency = rated-cdrs record time − produce time. */
