@@ -102,7 +102,7 @@ describe("chaos: a zombie consumer races the new owner", () => {
       c.flow.start();
       expect(
         await stoppedWithin(zombie, 45_000),
-        `the rater did not stop itself at after_dedupe:${nth}`,
+        `the rater did not stop itself at after_dedupe:${nth}\n--- zombie:\n${zombie.output().slice(-6000)}\n--- owner:\n${owner.output().slice(-3000)}`,
       ).toBe(true);
       const stopped = Date.now();
 
@@ -110,10 +110,11 @@ describe("chaos: a zombie consumer races the new owner", () => {
       // took the partitions after the zombie's session timed out (6 s) and went past the
       // zombie's batch, whose CDRs it rated, recorded and confirmed.
       const ends = await admin.endOffsets(topics.cdrs);
+      let committed: { partition: number; offset: string }[] = [];
       await eventually(
         async () => {
           await expectAlive(owner, "the owner");
-          const committed = await admin.committedOffsets(group, topics.cdrs).catch(() => []);
+          committed = await admin.committedOffsets(group, topics.cdrs).catch(() => []);
           const at = new Map(committed.map((p) => [p.partition, BigInt(p.offset)]));
           // An empty partition has nothing committed (-1), and nothing to pass.
           return ends.every((e) => e.offset === "0" || (at.get(e.partition) ?? -1n) >= BigInt(e.offset));
@@ -124,7 +125,12 @@ describe("chaos: a zombie consumer races the new owner", () => {
         // partitions. A fresh-clone run met exactly that with a bound of 60 s.
         150_000,
         "the owner to commit past the zombie's batch",
-      );
+      ).catch((err: Error) => {
+        // What the owner was doing, to tell a stuck batch from a group that never rebalanced.
+        throw new Error(
+          `${err.message}; ends ${JSON.stringify(ends)}, committed ${JSON.stringify(committed)}\n--- owner:\n${owner.output().slice(-8000)}\n--- zombie:\n${zombie.output().slice(-3000)}`,
+        );
+      });
       const tookOver = Date.now() - stopped;
 
       // Continued, the zombie finishes its batch on state the owner has changed since,
