@@ -271,8 +271,7 @@ async function processBatch(deps: RaterDeps, batch: Batch): Promise<void> {
     rated.length > 0 ? deps.producer.send(deps.topics.ratedCdrs, rated) : undefined,
     deps.outbox.publish(eventIds),
   ]);
-  deps.faults.reach("after_publish");
-  deps.faults.reach("before_commit");
+  deps.faults.reach("after_publish"); // the offsets are committed right after this
 }
 
 function recordedRating(
