@@ -177,8 +177,8 @@ export class MemoryLedger implements Ledger {
   readonly invoices = new Map<string, { accountId: string; amountMicros: bigint; cause: string }>();
   readonly numbers = new Map<string, string>();
   readonly calls = new Map<string, CallSession & { accountId: string }>();
-  /** Awaited at the start of every record(): a test can make a twin writer act there. */
-  beforeRecord?: () => Promise<void> | void;
+  /** Awaited at the start of every record(): a test can make a twin writer act there, or fail it. */
+  beforeRecord?: (applied: Applied[]) => Promise<void> | void;
 
   addAccount(accountId: string, settings: Partial<AccountSettings> = {}): void {
     this.settings.set(accountId, { ...DEFAULT_SETTINGS, ...settings });
@@ -212,7 +212,7 @@ export class MemoryLedger implements Ledger {
   }
 
   async record(applied: Applied[], occurredAt: Date): Promise<RecordResult> {
-    await this.beforeRecord?.();
+    await this.beforeRecord?.(applied);
     const all = applied.flatMap((a) => a.entries);
     // Postgres: a key already there is skipped (ON CONFLICT); a seq already there fails.
     const skipped = new Set(
