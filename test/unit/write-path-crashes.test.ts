@@ -148,17 +148,39 @@ describe("the write path's crash points (in memory)", () => {
     const w = world();
     await applyEntries(w.deps, opening);
     const request = entry("a", "cdr:t", -4_000_000n);
+    // Between our step 1 (not recorded yet) and our step 2, the twin (a zombie
+    // consumer) applies, records and confirms the same request: our step 2 applies it a
+    // second time in Redis, and our step 3 finds it raced.
+    const ours = Object.create(w.ledger) as MemoryLedger;
     let twinDone = false;
-    w.ledger.beforeRecord = async () => {
-      if (twinDone) return;
-      twinDone = true;
-      // The twin passes its step 1, replays our stored result and records it first.
-      expect((await applyEntries(w.deps, [request]))[0]).toMatchObject({ status: "applied" });
+    ours.recorded = async (keys) => {
+      const found = await w.ledger.recorded(keys);
+      if (!twinDone) {
+        twinDone = true;
+        expect((await applyEntries(w.deps, [request]))[0]).toMatchObject({ status: "applied" });
+      }
+      return found;
     };
-    const [outcome] = await applyEntries(w.deps, [request, entry("a", "cdr:u", -1_000_000n)]);
-    expect(outcome).toMatchObject({ status: "duplicate", recorded: { amountMicros: -4_000_000n } });
+    const records: string[] = [];
+    ours.record = async (applied, at) => {
+      const result = await w.ledger.record(applied, at);
+      records.push(result.status);
+      return result;
+    };
+    const outcomes = await applyEntries({ ...w.deps, ledger: ours }, [
+      request,
+      entry("a", "cdr:u", -1_000_000n),
+    ]);
+    expect(outcomes.map((o) => o.status)).toEqual(["duplicate", "applied"]);
+    // The race restores the account at once: the chain rule (and its wait) is not needed.
+    expect(records).toEqual(["raced", "recorded"]);
     expect(w.ledger.balance("a")).toBe(3_000_000n);
     expect(w.ledger.entries.filter((e) => e.key === "cdr:t")).toHaveLength(1);
+    // No event of the doubled state: one low_balance (8.00 → 4.00), no blocked.
+    expect(w.ledger.events.filter((e) => e.accountId === "a").map((e) => e.type)).toEqual([
+      "unblocked",
+      "low_balance",
+    ]);
     await expectSound(w);
   });
 
