@@ -9,10 +9,11 @@ import { describe, expect, it } from "vitest";
 import { FAULT_POINTS, type FaultPoint, type Faults } from "../../src/balances/faults.js";
 import { bookManualEntry } from "../../src/balances/manual-entry.js";
 import { checkAccount } from "../../src/balances/reconcile.js";
+import { copySettingsToStore } from "../../src/balances/settings.js";
 import { sweepStranded } from "../../src/balances/stranded.js";
 import type { EntryRequest } from "../../src/balances/types.js";
-import { applyEntries, type WritePathDeps } from "../../src/balances/write-path.js";
-import { crossings } from "../../src/core/balance-rules.js";
+import { applyEntries, restoreFromLedger, type WritePathDeps } from "../../src/balances/write-path.js";
+import { crossings, utcMonth } from "../../src/core/balance-rules.js";
 import { RecordRefusedError } from "../../src/errors.js";
 import { createLogger } from "../../src/observability/logger.js";
 import { MemoryBalanceStore, MemoryLedger } from "../support/memory-ports.js";
@@ -255,6 +256,32 @@ describe("the write path's crash points (in memory)", () => {
     expect(await w.store.snapshot("a")).toBe("missing");
     expect(w.ledger.balance("a")).toBe(8_000_000n);
     await expectSound(w);
+  });
+
+  it("settings copies: the newest wins in any order, even over a stale restore landing after them", async () => {
+    const w = world();
+    await applyEntries(w.deps, opening); // a: 8.00, auto-recharge off
+    const on = {
+      ...w.ledger.settings.get("a")!,
+      version: 2n,
+      autoRechargeEnabled: true,
+      autoRechargeAmountMicros: 25_000_000n,
+    };
+    const off = { ...on, version: 1n, autoRechargeEnabled: false };
+    // A restore that read the ledger before the update lands after Redis lost the account.
+    const stale = (await w.ledger.snapshot("a", utcMonth(new Date())))!;
+    w.store.wipe();
+    w.ledger.settings.set("a", on);
+    await copySettingsToStore(w.deps, "a", on); // finds a missing: restores it, copies again
+    await copySettingsToStore(w.deps, "a", off); // an older copy arriving late
+    expect(await w.store.restore(stale)).toBe(false); // the stale restore finds the account there
+    const [debit] = await applyEntries(w.deps, [entry("a", "cdr:s", -4_000_000n)]);
+    expect(debit).toMatchObject({ status: "applied" });
+    expect(debit!.status === "applied" && debit!.applied.events.map((e) => e.type)).toEqual([
+      "low_balance",
+      "auto_recharge_requested",
+    ]);
+    expect(await restoreFromLedger(w.deps, "zz", utcMonth(new Date()))).toBe("unknown");
   });
 
   it("reconcile finds drift in Redis", async () => {
