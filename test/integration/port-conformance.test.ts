@@ -1,4 +1,5 @@
 import { afterEach } from "vitest";
+import { recordCallSession } from "../../src/adapters/postgres/call-sessions.js";
 import { balanceRig } from "../support/balances.js";
 import { describePortConformance } from "../support/port-conformance.js";
 import { Scope } from "../support/services.js";
@@ -8,5 +9,12 @@ afterEach(() => scope.cleanup());
 
 describePortConformance("Redis and Postgres", async () => {
   const rig = await balanceRig(scope);
-  return { store: rig.deps.store, ledger: rig.deps.ledger, newAccount: () => rig.newAccount() };
+  return {
+    store: rig.deps.store,
+    ledger: rig.deps.ledger,
+    newAccount: () => rig.newAccount(),
+    async openSession(accountId, session) {
+      await recordCallSession(rig.pool, accountId, session);
+    },
+  };
 });

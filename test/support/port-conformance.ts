@@ -9,6 +9,7 @@ import { describe, expect, it } from "vitest";
 import { recordedKey, type BalanceStore, type Ledger } from "../../src/balances/ports.js";
 import type { AccountSettings, Applied, EntryRequest, Refused } from "../../src/balances/types.js";
 import { utcMonth } from "../../src/core/balance-rules.js";
+import type { CallSession } from "../../src/calls/types.js";
 import { SequenceConflictError } from "../../src/errors.js";
 
 export interface PortRig {
@@ -16,6 +17,8 @@ export interface PortRig {
   ledger: Ledger;
   /** A new account in the ledger (settings version 0), not yet in the store. */
   newAccount(): Promise<string>;
+  /** Records an open call session in the ledger, as calls/sessions.ts does after a grant. */
+  openSession(accountId: string, session: CallSession): Promise<void>;
 }
 
 const month = utcMonth(new Date());
@@ -179,6 +182,46 @@ export function describePortConformance(name: string, makeRig: () => Promise<Por
       await rig.store.restore((await rig.ledger.snapshot(a, month))!);
       await rig.store.forget(a);
       expect(await rig.store.snapshot(a)).toBe("missing");
+    });
+
+    it("both: a CDR settles its open session with its debit, once; the holds count against a floor", async () => {
+      const rig = await makeRig();
+      const a = await rig.newAccount();
+      const session = (callId: string): CallSession => ({
+        callId,
+        state: "active",
+        grantedSeconds: 300,
+        heldMicros: 1_000_000n,
+        untilMs: Date.now() + 3_600_000,
+        rev: 1,
+        meta: { direction: "outbound", to: "+442071234567", features: [] },
+      });
+      await rig.openSession(a, session("c-1"));
+      await rig.openSession(a, session("c-2"));
+      const snapshot = (await rig.ledger.snapshot(a, month))!;
+      expect(snapshot.calls!.map((c) => c.callId).sort()).toEqual(["c-1", "c-2"]);
+      await rig.store.restore(snapshot);
+      const credit = applied(await applyOne(rig, entry(a, "credit:1", 5_000_000n)));
+      expect(
+        await applyOne(rig, entry(a, "number:1", -1_000_001n, { floorMicros: 2_000_000n })),
+      ).toMatchObject({
+        refused: "floor",
+        heldMicros: 2_000_000n,
+      });
+      const debit = applied(await applyOne(rig, entry(a, "cdr:c-1", -700_000n)));
+      expect(debit.settledCall).toBe(true);
+      const again = applied(await applyOne(rig, entry(a, "cdr:c-1", -700_000n))); // a replay: same result
+      expect(again.settledCall).toBe(true);
+      expect(await rig.ledger.record([credit, debit], new Date())).toEqual({ status: "recorded" });
+      expect((await rig.ledger.snapshot(a, month))!.calls!.map((c) => c.callId)).toEqual(["c-2"]);
+      await rig.store.confirm(new Map([[a, ["credit:1", "cdr:c-1"]]]));
+      // c-1 holds nothing now: 4.30 − 1.00 (c-2) − 1.30 = 2.00, the floor exactly.
+      expect(
+        applied(await applyOne(rig, entry(a, "number:2", -1_300_000n, { floorMicros: 2_000_000n })))
+          .entries[0],
+      ).toMatchObject({
+        afterMicros: 3_000_000n,
+      });
     });
 
     it("ledger: records once; a twin's key makes the whole record raced", async () => {

@@ -8,6 +8,10 @@ describePortConformance("in memory", () => {
   return Promise.resolve({
     store,
     ledger,
+    openSession(accountId, session) {
+      ledger.calls.set(`${accountId}\u0000${session.callId}`, { ...session, accountId });
+      return Promise.resolve();
+    },
     newAccount() {
       const id = `acct_${++n}`;
       ledger.addAccount(id);
