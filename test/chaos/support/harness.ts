@@ -22,6 +22,7 @@ import { promisify } from "node:util";
 import { expect } from "vitest";
 import { createStripePayments } from "../../../src/adapters/stripe/stripe-payments.js";
 import { checkAccount } from "../../../src/balances/reconcile.js";
+import { crossings, requestsOnlineRecharge } from "../../../src/core/balance-rules.js";
 import { EMAILED_TYPES } from "../../../src/notify/emails.js";
 import { prng, type RawCdr } from "../../../src/tools/cdr-generator.js";
 import { SmtpSink } from "../../../src/tools/smtp-sink.js";
@@ -35,8 +36,6 @@ import { CHAOS_PORTS } from "./servers.js";
 
 const run = promisify(execFile);
 const STRIPE_KEY = "sk_test_chaos";
-const LOW = 5_000_000n;
-const BLOCK = 2_000_000n;
 export const AUTO_RECHARGE_MICROS = 25_000_000n;
 
 /** Seeded (mulberry32, the generator's own), so a failing run can be repeated with CHAOS_SEED. */
@@ -284,12 +283,10 @@ export async function chaosRig(scope: Scope, seed: number, options: ChaosOptions
           ).toBeDefined();
           expect(-BigInt(row.amount_micros), `${label}: charge of ${row.cdr_id}`).toBe(chargeOf(cdr!));
         }
-        if (before >= LOW && balance < LOW) hit("low_balance");
-        if (before >= BLOCK && balance < BLOCK) hit("blocked");
-        if (before < BLOCK && balance >= BLOCK) hit("unblocked");
+        // The balance rules of src/core/balance-rules.ts, the ones apply-2n.lua applies.
+        for (const type of crossings(before, balance)) hit(type);
         if (row.kind === "auto_recharge") hit("recharged");
-        if (auto && balance <= LOW && (before > LOW || row.kind === "auto_recharge"))
-          hit("auto_recharge_requested");
+        if (auto && requestsOnlineRecharge(before, balance, row.kind)) hit("auto_recharge_requested");
       });
       // Events once per crossing: exactly what the replay of the ledger finds.
       const recorded: Record<string, number> = {};
