@@ -12,6 +12,8 @@ export const ENTRY_KINDS = [
   "offline_reload",
   "number_purchase",
   "number_renewal",
+  /** One account's correction by a re-rating run (SPEC §9). */
+  "rerate",
 ] as const;
 export type EntryKind = (typeof ENTRY_KINDS)[number];
 

@@ -17,6 +17,7 @@ import { registerNotifyWorkerCommand } from "./notify-worker.js";
 import { registerRateCommand } from "./rate.js";
 import { registerRatesCommands } from "./rates.js";
 import { registerRechargeWorkerCommand } from "./recharge-worker.js";
+import { registerRerateCommand } from "./rerate.js";
 import { registerRunCommand } from "./run.js";
 
 export const EXIT = { ok: 0, problemFound: 1, usage: 2 } as const;
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerApiKeyCommands(program);
   registerBalanceCommands(program);
   registerDlqCommands(program);
+  registerRerateCommand(program);
   registerDemoCommand(program);
   registerCheckCommand(program);
   return program;

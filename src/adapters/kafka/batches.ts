@@ -49,7 +49,7 @@ export async function handleThenCommit(
   });
 }
 
-function toIncoming(message: ClientMessage): IncomingMessage {
+export function toIncoming(message: ClientMessage): IncomingMessage {
   const headers: Record<string, Buffer | undefined> = {};
   for (const [name, value] of Object.entries(message.headers ?? {})) {
     // Kafka allows a header to repeat; ratestream's headers never do, so keep the first.

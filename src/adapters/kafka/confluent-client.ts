@@ -7,9 +7,10 @@
  */
 import { RatestreamError } from "../../errors.js";
 import type { Logger } from "../../observability/logger.js";
-import { configEntries, kafkaAdmin, type KafkajsStyleAdmin } from "./admin.js";
+import { configEntries, kafkaAdmin } from "./admin.js";
 import { handleThenCommit, type ClientBatchPayload } from "./batches.js";
 import { chunksBySize } from "./kafkajs-client.js";
+import { readTopicRange, type RangeAdmin } from "./range-reader.js";
 import type {
   BatchHandler,
   ConsumerOptions,
@@ -17,6 +18,7 @@ import type {
   KafkaClient,
   KafkaConsumer,
   KafkaProducer,
+  RangeReadOptions,
 } from "./types.js";
 
 interface CkOffsets {
@@ -33,6 +35,7 @@ interface CkConsumer {
     eachBatch(p: ClientBatchPayload): Promise<void>;
   }): Promise<void>;
   commitOffsets(offsets: CkOffsets[]): Promise<void>;
+  seek(position: CkOffsets): void;
   disconnect(): Promise<void>;
 }
 interface CkProducer {
@@ -43,7 +46,7 @@ interface CkProducer {
   }): Promise<unknown>;
   disconnect(): Promise<void>;
 }
-interface CkAdmin extends KafkajsStyleAdmin {
+interface CkAdmin extends RangeAdmin {
   connect(): Promise<void>;
   createTopics(r: {
     topics: { topic: string; numPartitions: number; configEntries: { name: string; value: string }[] }[];
@@ -165,6 +168,33 @@ export async function createConfluentClient(options: ConfluentClientOptions): Pr
           }
         }
       });
+    },
+
+    async readFromTime(range: RangeReadOptions) {
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        return await readTopicRange(
+          admin,
+          async (groupId) => {
+            const consumer = kafka.consumer({
+              kafkaJS: { groupId, fromBeginning: true, autoCommit: false, maxWaitTimeInMs: 200 },
+              "js.consumer.max.batch.size": MAX_BATCH,
+            });
+            await consumer.connect();
+            return {
+              subscribe: (topic) => consumer.subscribe({ topics: [topic] }),
+              run: (eachBatch) =>
+                consumer.run({ eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch }),
+              seek: (position) => consumer.seek(position),
+              disconnect: () => consumer.disconnect(),
+            };
+          },
+          range,
+        );
+      } finally {
+        await admin.disconnect();
+      }
     },
   };
 }

@@ -3,6 +3,7 @@ import type { Logger } from "../../observability/logger.js";
 import { configEntries, kafkaAdmin } from "./admin.js";
 import { handleThenCommit } from "./batches.js";
 import { registerCompressionCodecs } from "./codecs.js";
+import { readTopicRange } from "./range-reader.js";
 import type {
   BatchHandler,
   ConsumerOptions,
@@ -11,6 +12,7 @@ import type {
   KafkaConsumer,
   KafkaProducer,
   OutgoingMessage,
+  RangeReadOptions,
 } from "./types.js";
 
 const { Kafka, logLevel } = kafkajs;
@@ -105,6 +107,29 @@ export function createKafkajsClient(options: KafkajsClientOptions): KafkaClient 
           })),
         });
       });
+    },
+
+    async readFromTime(range: RangeReadOptions) {
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        return await readTopicRange(
+          admin,
+          async (groupId) => {
+            const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 200, allowAutoTopicCreation: false });
+            await consumer.connect();
+            return {
+              subscribe: (topic) => consumer.subscribe({ topics: [topic], fromBeginning: true }),
+              run: (eachBatch) => consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch }),
+              seek: (position) => consumer.seek(position),
+              disconnect: () => consumer.disconnect(),
+            };
+          },
+          range,
+        );
+      } finally {
+        await admin.disconnect();
+      }
     },
   };
 }

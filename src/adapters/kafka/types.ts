@@ -91,8 +91,27 @@ export interface KafkaAdmin {
   disconnect(): Promise<void>;
 }
 
+/** Records read so far of those a range read covers. */
+export interface RangeProgress {
+  read: bigint;
+  total: bigint;
+}
+
+export interface RangeReadOptions {
+  topic: string;
+  /** Start at each partition's first record published at or after this (ms since the epoch). */
+  fromMs: number;
+  handler: (batch: Batch) => Promise<void>;
+  onProgress?: (progress: RangeProgress) => void;
+}
+
 export interface KafkaClient {
   producer(): Promise<KafkaProducer>;
   consumer(options: ConsumerOptions): Promise<KafkaConsumer>;
   admin(): Promise<KafkaAdmin>;
+  /**
+   * Reads a topic from a time to its end offsets as of the start, in no group of the
+   * rater's and committing nothing (`rerate`, SPEC §9).
+   */
+  readFromTime(options: RangeReadOptions): Promise<RangeProgress>;
 }

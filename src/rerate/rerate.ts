@@ -1,0 +1,300 @@
+/**
+ * `ratestream rerate` (SPEC §9): read the calls of a period back, re-rate each with the
+ * chosen deck version, compare with the charge the ledger holds, stage the outcome of
+ * each call once in Postgres, write the report of changed calls and, with --apply, book
+ * each account's total as one `rerate` entry through the normal write path.
+ *
+ * An --apply run is resumable by its name: reading -> staged (per-call outcomes and the
+ * summary durable) -> booked. A crash while reading reads again; after staging, booking
+ * carries on, and the write path's idempotency per (account, "rerate:<run>") books each
+ * account once. Memory holds one batch of calls and one page of accounts.
+ */
+import { createWriteStream } from "node:fs";
+import { once } from "node:events";
+import { randomBytes } from "node:crypto";
+import type pg from "pg";
+import type { Cdr } from "../core/cdr.js";
+import {
+  inWindow,
+  reportLine,
+  REPORT_COLUMNS,
+  csvLine,
+  rerateCall,
+  type RerateSummary,
+} from "../core/rerate.js";
+import type { RateTable } from "../core/rating/rate-table.js";
+import { formatInstant } from "../core/time.js";
+import { RatestreamError } from "../errors.js";
+import * as store from "../adapters/postgres/rerate.js";
+import { applyEntries, type WritePathDeps } from "../balances/write-path.js";
+import type { EntryRequest } from "../balances/types.js";
+import type { CallBatchHandler, ReadStats } from "./sources.js";
+
+export interface RerateOptions {
+  fromMicros: number;
+  toMicros: number;
+  accountId?: string;
+  /** Absent: the newest version. */
+  version?: number;
+  out: string;
+  /** With a name: book the corrections (--apply --run <name>). */
+  apply?: { run: string };
+}
+
+export interface RerateDeps {
+  pool: pg.Pool;
+  write: WritePathDeps;
+  /**
+   * The deck version calls are re-rated with. One table today; with rate plans this
+   * becomes the version of each account's plan (SPEC §10), chosen here and nowhere else.
+   */
+  loadTable(version: number | undefined): Promise<RateTable | undefined>;
+  /** Reads the calls of the period (from the topic or a file), batch by batch. */
+  read(handler: CallBatchHandler): Promise<ReadStats>;
+  progress(text: string, final?: boolean): void;
+}
+
+/** Accounts booked per write-path call: one page of totals in memory at a time. */
+const BOOK_PAGE = Number(process.env.RATESTREAM_RERATE_BOOK_PAGE ?? 500);
+const REPORT_PAGE = 5_000;
+
+export async function rerate(deps: RerateDeps, options: RerateOptions): Promise<RerateSummary> {
+  if (options.fromMicros >= options.toMicros) {
+    throw new RatestreamError("bad_usage", "--from must be before --to");
+  }
+  const runName = options.apply?.run ?? `dry-${randomBytes(8).toString("hex")}`;
+  let run = options.apply ? await store.findRun(deps.pool, runName) : undefined;
+  if (run) checkSameRun(run, options);
+  const version = run?.rateVersion ?? options.version;
+  const table = await deps.loadTable(version);
+  if (table === undefined || table.version === null) {
+    throw new RatestreamError(
+      "bad_usage",
+      version === undefined ? "no rate version imported yet" : `no rate version ${version}`,
+    );
+  }
+
+  if (!options.apply) {
+    await store.deleteStaleDryRuns(deps.pool);
+    await store.createRun(deps.pool, runRow(runName, "dry", options, table.version));
+    try {
+      await readAndStage(deps, table, runName, options);
+      await writeReport(deps.pool, runName, options.out);
+      return await store.stagedSummary(deps.pool, runName);
+    } finally {
+      await store.deleteRun(deps.pool, runName);
+    }
+  }
+
+  if (run === undefined) {
+    const unfinished = await store.unfinishedRuns(deps.pool, runName);
+    if (unfinished.length > 0) {
+      throw new RatestreamError(
+        "bad_usage",
+        `run "${unfinished[0]}" was not finished: run its command again (same --run) before starting another`,
+      );
+    }
+    await store.createRun(deps.pool, runRow(runName, "reading", options, table.version));
+    run = (await store.findRun(deps.pool, runName))!;
+  }
+  if (run.state === "reading") {
+    await store.clearStagedCalls(deps.pool, runName);
+    await readAndStage(deps, table, runName, options);
+    await store.setRunState(deps.pool, runName, "staged", {
+      ...(await store.stagedSummary(deps.pool, runName)),
+    });
+    run = (await store.findRun(deps.pool, runName))!;
+  }
+  if (run.state === "staged") {
+    await book(deps, run);
+    await store.dropUnchangedCalls(deps.pool, runName);
+    await store.setRunState(deps.pool, runName, "booked");
+  }
+  await writeReport(deps.pool, runName, options.out);
+  return inSpecOrder(run.summary!);
+}
+
+/** jsonb keeps keys in its own order: print them in SPEC §9's. */
+function inSpecOrder(s: Record<string, number>): RerateSummary {
+  return {
+    calls_read: s.calls_read!,
+    changed: s.changed!,
+    unchanged: s.unchanged!,
+    not_in_ledger: s.not_in_ledger!,
+    no_rate: s.no_rate!,
+    accounts: s.accounts!,
+    total_delta_micros: s.total_delta_micros!,
+  };
+}
+
+function runRow(runName: string, state: store.RunState, options: RerateOptions, version: number) {
+  return {
+    runName,
+    state,
+    fromAt: new Date(options.fromMicros / 1000),
+    toAt: new Date(options.toMicros / 1000),
+    accountId: options.accountId ?? null,
+    rateVersion: version,
+  };
+}
+
+/** A run name stands for one window, account and version: anything else is another run. */
+function checkSameRun(run: store.RerateRun, options: RerateOptions): void {
+  const differs =
+    run.fromAt.getTime() !== Math.floor(options.fromMicros / 1000) ||
+    run.toAt.getTime() !== Math.floor(options.toMicros / 1000) ||
+    run.accountId !== (options.accountId ?? null) ||
+    (options.version !== undefined && options.version !== run.rateVersion);
+  if (differs) {
+    throw new RatestreamError(
+      "bad_usage",
+      `run "${run.runName}" was for ${run.fromAt.toISOString()} to ${run.toAt.toISOString()}` +
+        `${run.accountId ? ` on account ${run.accountId}` : ""} with rate version ${run.rateVersion}: ` +
+        "use another --run name for other options",
+    );
+  }
+}
+
+async function readAndStage(
+  deps: RerateDeps,
+  table: RateTable,
+  runName: string,
+  options: RerateOptions,
+): Promise<void> {
+  const window = { fromMicros: options.fromMicros, toMicros: options.toMicros };
+  const stats = await deps.read(async (batch) => {
+    const calls = batch.filter(
+      (cdr) =>
+        inWindow(cdr, window) && (options.accountId === undefined || cdr.account_id === options.accountId),
+    );
+    if (calls.length === 0) return;
+    const recorded = await store.recordedCharges(
+      deps.pool,
+      calls.map((c) => ({ accountId: c.account_id, cdrId: c.cdr_id })),
+    );
+    await store.stageCalls(
+      deps.pool,
+      runName,
+      calls.map((cdr) =>
+        staged(cdr, rerateCall(table, cdr, recorded.get(store.callKey(cdr.account_id, cdr.cdr_id)))),
+      ),
+    );
+  });
+  if (stats.invalid > 0) deps.progress(`skipped ${stats.invalid} records that are not valid CDRs`, true);
+}
+
+function staged(cdr: Cdr, result: ReturnType<typeof rerateCall>): store.StagedCall {
+  const row: store.StagedCall = {
+    accountId: cdr.account_id,
+    cdrId: cdr.cdr_id,
+    outcome: result.outcome,
+    answeredAt: formatInstant(cdr.answeredAtMicros),
+    oldChargeMicros: null,
+    newChargeMicros: null,
+    deltaMicros: null,
+    oldPrefix: null,
+    newPrefix: null,
+    oldRateVersion: null,
+    newRateVersion: null,
+    newBilledSeconds: null,
+    newRateEffectiveFrom: null,
+  };
+  if (result.outcome === "unchanged" || result.outcome === "changed") {
+    row.oldChargeMicros = result.old.chargeMicros;
+    row.oldPrefix = result.old.prefix;
+    row.oldRateVersion = result.old.rateVersion;
+  }
+  if (result.outcome === "changed") {
+    row.newChargeMicros = result.new.chargeMicros;
+    row.deltaMicros = result.deltaMicros;
+    row.newPrefix = result.new.prefix;
+    row.newRateVersion = result.new.rateVersion;
+    row.newBilledSeconds = result.new.billedSeconds;
+    row.newRateEffectiveFrom = result.new.rateEffectiveFrom;
+  }
+  return row;
+}
+
+/** One `rerate` entry per account, amount −delta, through the normal write path. */
+async function book(deps: RerateDeps, run: store.RerateRun): Promise<void> {
+  let after = "";
+  let booked = 0;
+  for (;;) {
+    const page = await store.accountTotals(deps.pool, run.runName, after, BOOK_PAGE);
+    if (page.length === 0) break;
+    const requests: EntryRequest[] = page.map((total) => ({
+      accountId: total.accountId,
+      key: `rerate:${run.runName}`,
+      kind: "rerate",
+      amountMicros: -total.deltaMicros,
+      cause: `${run.runName}:${total.accountId}`,
+      reference: `${run.runName}:${total.accountId}`,
+      rateVersion: run.rateVersion,
+      details: {
+        run: run.runName,
+        calls: total.calls,
+        raised: total.raised,
+        lowered: total.lowered,
+        delta_micros: total.deltaMicros.toString(),
+        from: run.fromAt.toISOString(),
+        to: run.toAt.toISOString(),
+      },
+    }));
+    const outcomes = await applyEntries(deps.write, requests);
+    outcomes.forEach((outcome, i) => {
+      const accountId = page[i]!.accountId;
+      if (outcome.status === "unknown_account") {
+        throw new RatestreamError("bad_usage", `no account "${accountId}" to book its correction on`);
+      }
+      if (outcome.status === "refused") {
+        throw new RatestreamError(
+          "bad_usage",
+          `the correction of ${accountId} would take its balance past ±(2^53 − 1) micros`,
+        );
+      }
+    });
+    booked += page.length;
+    deps.progress(`booked ${booked} accounts`);
+    after = page[page.length - 1]!.accountId;
+  }
+  deps.progress(`booked ${booked} accounts`, true);
+}
+
+/** The CSV of changed calls, ordered by account and cdr_id, read from what the run staged. */
+async function writeReport(pool: pg.Pool, runName: string, path: string): Promise<void> {
+  const out = createWriteStream(path, "utf8");
+  const opened = once(out, "open");
+  const failed = once(out, "error").then(([err]) => {
+    throw new RatestreamError("bad_usage", `cannot write the report ${path}: ${(err as Error).message}`);
+  });
+  await Promise.race([opened, failed]);
+  const write = async (text: string) => {
+    if (!out.write(text)) await Promise.race([once(out, "drain"), failed]);
+  };
+  await write(csvLine(REPORT_COLUMNS));
+  let after: { accountId: string; cdrId: string } | undefined;
+  for (;;) {
+    const page = await store.changedCalls(pool, runName, after, REPORT_PAGE);
+    if (page.length === 0) break;
+    let text = "";
+    for (const c of page) {
+      text += reportLine({
+        cdr_id: c.cdrId,
+        account_id: c.accountId,
+        answered_at: c.answeredAt,
+        old_charge_micros: c.oldChargeMicros,
+        new_charge_micros: c.newChargeMicros,
+        delta_micros: c.deltaMicros,
+        old_prefix: c.oldPrefix,
+        new_prefix: c.newPrefix,
+        old_rate_version: c.oldRateVersion,
+        new_rate_version: c.newRateVersion,
+      });
+    }
+    await write(text);
+    const last = page[page.length - 1]!;
+    after = { accountId: last.accountId, cdrId: last.cdrId };
+  }
+  out.end();
+  await Promise.race([once(out, "finish"), failed]);
+}
