@@ -9,7 +9,7 @@
  * inserted as the rater would have recorded them under a wrong deck (UK mobile ten times
  * too high), the same calls published to rated-cdrs, then the fixed deck imported.
  *
- *   npm run bench:rerate [-- --sizes 20000,200000 --accounts 2000]
+ *   npm run bench:rerate [-- --sizes 20000,200000 --accounts 2000 --heap-mib 64]
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -38,6 +38,8 @@ const { values } = parseArgs({
   options: {
     sizes: { type: "string", default: "20000,200000" },
     accounts: { type: "string", default: "2000" },
+    /** Cap the CLI's V8 old space (MiB): it must still finish if memory is bounded. */
+    "heap-mib": { type: "string" },
   },
 });
 const sizes = values.sizes.split(",").map(Number);
@@ -200,7 +202,10 @@ console.log(
     .map((l) => l.toFixed(2))
     .join(" ")}`,
 );
-console.log(`${execFileSync("nproc").toString().trim()} cores visible; ${accountCount} accounts`);
+console.log(
+  `${execFileSync("nproc").toString().trim()} cores visible; ${accountCount} accounts` +
+    (values["heap-mib"] ? `; the CLI's old space capped at ${values["heap-mib"]} MiB` : ""),
+);
 console.log("| calls | run | wall s | calls/s | peak RSS MiB | peak heap MiB |");
 console.log("|---:|---|---:|---:|---:|---:|");
 for (const size of sizes) {
