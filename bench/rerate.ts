@@ -62,17 +62,27 @@ interface Measured {
   summary: string;
 }
 
+/**
+ * Preloaded (node --import) into the measured CLI: samples the V8 heap in use every
+ * 20 ms and prints the peak on exit, next to the peak RSS Node itself records.
+ */
+const PEAK_PROBE = `data:text/javascript,${encodeURIComponent(`
+  let peak = 0;
+  const sample = () => (peak = Math.max(peak, process.memoryUsage().heapUsed));
+  setInterval(sample, 20).unref();
+  process.on("exit", () => {
+    sample();
+    process.stderr.write("bench-peak-heap-bytes " + peak + " bench-max-rss-kb " + process.resourceUsage().maxRSS + "\\n");
+  });
+`)}`;
+
 function measure(args: string[], env: Record<string, string>): Measured {
   const started = process.hrtime.bigint();
-  const child = spawnSync(
-    process.execPath,
-    ["--require", "./bench/lib/peak-heap.cjs", "bin/ratestream.js", ...args],
-    {
-      env: { ...process.env, ...env },
-      encoding: "utf8",
-      maxBuffer: 64 * 1024 * 1024,
-    },
-  );
+  const child = spawnSync(process.execPath, ["--import", PEAK_PROBE, "bin/ratestream.js", ...args], {
+    env: { ...process.env, ...env },
+    encoding: "utf8",
+    maxBuffer: 64 * 1024 * 1024,
+  });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   if (child.status !== 0) throw new Error(`rerate failed (${child.status}): ${child.stderr}`);
   const peak = /bench-peak-heap-bytes (\d+) bench-max-rss-kb (\d+)/.exec(child.stderr);
