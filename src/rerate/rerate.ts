@@ -181,6 +181,24 @@ async function readAndStage(
     );
   });
   if (stats.invalid > 0) deps.progress(`skipped ${stats.invalid} records that are not valid CDRs`, true);
+  await nameSkippedCalls(deps, runName);
+}
+
+/** Calls counted but never booked are named on stderr (the first few), so a person can look. */
+async function nameSkippedCalls(deps: RerateDeps, runName: string): Promise<void> {
+  const shown = 10;
+  for (const [outcome, what] of [
+    ["not_in_ledger", "not in the ledger"],
+    ["no_rate", "no longer rateable by this version"],
+  ] as const) {
+    const calls = await store.someCalls(deps.pool, runName, outcome, shown);
+    if (calls.length === 0) continue;
+    const names = calls.map((c) => `${c.accountId}/${c.cdrId}${c.problem ? ` (${c.problem})` : ""}`);
+    deps.progress(
+      `${outcome}: calls ${what}, counted, not booked: ${names.join(", ")}${calls.length === shown ? ", …" : ""}`,
+      true,
+    );
+  }
 }
 
 function staged(cdr: Cdr, result: ReturnType<typeof rerateCall>): store.StagedCall {
@@ -204,6 +222,7 @@ function staged(cdr: Cdr, result: ReturnType<typeof rerateCall>): store.StagedCa
     row.oldPrefix = result.old.prefix;
     row.oldRateVersion = result.old.rateVersion;
   }
+  if (result.outcome === "no_rate") row.problem = result.message;
   if (result.outcome === "changed") {
     row.newChargeMicros = result.new.chargeMicros;
     row.deltaMicros = result.deltaMicros;

@@ -210,6 +210,12 @@ describe("rerate", () => {
     const dry = await rerate(c, []);
     expect(dry.stderr).toMatch(/rerate: read \d+ of \d+ records/);
     expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stderr).toMatch(
+      /not_in_ledger: calls not in the ledger, counted, not booked: \S+\/ghost-in-window\n/,
+    );
+    expect(dry.stderr).toMatch(
+      /no_rate: calls no longer rateable by this version, counted, not booked: .*\(no outbound rate for 61/,
+    );
     const rows = parseCsv(await readFile(c.report, "utf8"));
     expect(rows.map((r) => r.cdr_id).sort()).toEqual([...want.changed.keys()].sort());
     for (const row of rows) {

@@ -32,6 +32,7 @@ export interface StagedCall {
   newRateVersion: number | null;
   newBilledSeconds: number | null;
   newRateEffectiveFrom: string | null;
+  problem?: string | null;
 }
 
 export interface AccountTotal {
@@ -99,9 +100,10 @@ export async function stageCalls(
   await pool.query(
     `insert into rerated_calls (run_name, account_id, cdr_id, outcome, answered_at, old_charge_micros,
        new_charge_micros, delta_micros, old_prefix, new_prefix, old_rate_version, new_rate_version,
-       new_billed_seconds, new_rate_effective_from)
+       new_billed_seconds, new_rate_effective_from, problem)
      select $1, * from unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[],
-       $8::bigint[], $9::text[], $10::text[], $11::bigint[], $12::bigint[], $13::integer[], $14::text[])
+       $8::bigint[], $9::text[], $10::text[], $11::bigint[], $12::bigint[], $13::integer[], $14::text[],
+       $15::text[])
      on conflict do nothing`,
     [
       runName,
@@ -118,6 +120,7 @@ export async function stageCalls(
       column((c) => text(c.newRateVersion)),
       column((c) => c.newBilledSeconds),
       column((c) => c.newRateEffectiveFrom),
+      column((c) => c.problem ?? null),
     ],
   );
 }
@@ -153,6 +156,21 @@ export async function stagedSummary(pool: pg.Pool, runName: string) {
     accounts: Number(r.accounts),
     total_delta_micros: Number(r.delta),
   };
+}
+
+/** The first few calls of an outcome that is reported and never booked, to name them. */
+export async function someCalls(
+  pool: pg.Pool,
+  runName: string,
+  outcome: "not_in_ledger" | "no_rate",
+  limit: number,
+): Promise<{ accountId: string; cdrId: string; problem: string | null }[]> {
+  const { rows } = await pool.query<{ account_id: string; cdr_id: string; problem: string | null }>(
+    `select account_id, cdr_id, problem from rerated_calls
+      where run_name = $1 and outcome = $2 order by account_id, cdr_id limit $3`,
+    [runName, outcome, limit],
+  );
+  return rows.map((r) => ({ accountId: r.account_id, cdrId: r.cdr_id, problem: r.problem }));
 }
 
 /** One page of the run's changed calls, ordered by (account_id, cdr_id), after the given one. */

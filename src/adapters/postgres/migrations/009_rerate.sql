@@ -41,6 +41,8 @@ create table rerated_calls (
   new_rate_version bigint,
   new_billed_seconds integer,
   new_rate_effective_from text,
+  -- no_rate: why the version does not price the call.
+  problem text,
   primary key (run_name, account_id, cdr_id)
 );
 create index rerated_calls_by_call on rerated_calls (account_id, cdr_id) where outcome = 'changed';
