@@ -3,6 +3,8 @@ import { InvalidArgumentError, type Command } from "commander";
 import { loadConfig } from "../config/env.js";
 import { RatestreamError } from "../errors.js";
 import { createKafkaClient } from "../adapters/kafka/select.js";
+import { createPool } from "../adapters/postgres/pool.js";
+import { lockApply } from "../adapters/postgres/rerate.js";
 import { loadRateTable } from "../adapters/postgres/rate-versions.js";
 import { parseTimestamp } from "../core/time.js";
 import { createLogger } from "../observability/logger.js";
@@ -72,6 +74,8 @@ export function registerRerateCommand(program: Command): void {
       }
       const config = loadConfig(process.env);
       const progress = progressPrinter((line) => process.stderr.write(line));
+      // The apply lock's connection of its own, held for the whole run.
+      const lockPool = createPool(config.databaseUrl, { max: 1 });
       const summary = await withStores(async (ctx) => {
         const input = o.input;
         const read =
@@ -98,6 +102,7 @@ export function registerRerateCommand(program: Command): void {
             loadTable: (v) => loadRateTable(ctx.pool, v),
             read,
             progress,
+            exclusive: () => lockApply(lockPool),
           },
           {
             fromMicros: o.from,
@@ -108,7 +113,7 @@ export function registerRerateCommand(program: Command): void {
             apply: o.apply && o.run ? { run: o.run } : undefined,
           },
         );
-      });
+      }).finally(() => lockPool.end());
       process.stdout.write(`${JSON.stringify(summary)}\n`);
     });
 }

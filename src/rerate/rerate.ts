@@ -52,6 +52,8 @@ export interface RerateDeps {
   /** Reads the calls of the period (from the topic or a file), batch by batch. */
   read(handler: CallBatchHandler): Promise<ReadStats>;
   progress(text: string, final?: boolean): void;
+  /** Holds off any other --apply on this database until released; undefined if one runs. */
+  exclusive(): Promise<(() => Promise<void>) | undefined>;
 }
 
 /** Accounts booked per write-path call: one page of totals in memory at a time. */
@@ -63,7 +65,7 @@ export async function rerate(deps: RerateDeps, options: RerateOptions): Promise<
     throw new RatestreamError("bad_usage", "--from must be before --to");
   }
   const runName = options.apply?.run ?? `dry-${randomBytes(8).toString("hex")}`;
-  let run = options.apply ? await store.findRun(deps.pool, runName) : undefined;
+  const run = options.apply ? await store.findRun(deps.pool, runName) : undefined;
   if (run) checkSameRun(run, options);
   const version = run?.rateVersion ?? options.version;
   const table = await deps.loadTable(version);
@@ -86,6 +88,33 @@ export async function rerate(deps: RerateDeps, options: RerateOptions): Promise<
     }
   }
 
+  const release = await deps.exclusive();
+  if (release === undefined) {
+    throw new RatestreamError(
+      "bad_usage",
+      "another `rerate --apply` is running on this database: wait for it",
+    );
+  }
+  try {
+    return await applyRun(deps, options, table, runName);
+  } finally {
+    await release();
+  }
+}
+
+async function applyRun(
+  deps: RerateDeps,
+  options: RerateOptions,
+  chosen: RateTable,
+  runName: string,
+): Promise<RerateSummary> {
+  // Read again under the lock: another process may have started or moved the run meanwhile.
+  let run = await store.findRun(deps.pool, runName);
+  if (run) checkSameRun(run, options);
+  const table =
+    run === undefined || run.rateVersion === chosen.version
+      ? chosen
+      : (await deps.loadTable(run.rateVersion))!;
   if (run === undefined) {
     const unfinished = await store.unfinishedRuns(deps.pool, runName);
     if (unfinished.length > 0) {
@@ -94,7 +123,7 @@ export async function rerate(deps: RerateDeps, options: RerateOptions): Promise<
         `run "${unfinished[0]}" was not finished: run its command again (same --run) before starting another`,
       );
     }
-    await store.createRun(deps.pool, runRow(runName, "reading", options, table.version));
+    await store.createRun(deps.pool, runRow(runName, "reading", options, table.version!));
     run = (await store.findRun(deps.pool, runName))!;
   }
   if (run.state === "reading") {

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { importDeckSet } from "../../src/adapters/postgres/rate-versions.js";
+import { lockApply } from "../../src/adapters/postgres/rerate.js";
 import { checkAccount } from "../../src/balances/reconcile.js";
 import { applyEntries } from "../../src/balances/write-path.js";
 import { validateCdr } from "../../src/core/cdr.js";
@@ -295,6 +296,18 @@ describe("rerate", () => {
     });
     expect(killed.code).toBeNull();
     expect((await rerateEntries(c.s)).length).toBe(2);
+
+    // While another --apply holds the lock, none starts.
+    const release = (await lockApply(c.s.rig.pool))!;
+    const locked = await rerate(c, ["--apply", "--run", "crash"]);
+    await release();
+    expect(locked.code).toBe(2);
+    expect(locked.stderr).toMatch(/another `rerate --apply` is running on this database/);
+
+    // Another run must wait: it would correct calls the unfinished one is correcting.
+    const other = await rerate(c, ["--apply", "--run", "other"]);
+    expect(other.code).toBe(2);
+    expect(other.stderr).toMatch(/run "crash" was not finished: run its command again/);
 
     const resumed = await rerate(c, ["--apply", "--run", "crash"], { RATESTREAM_RERATE_BOOK_PAGE: "1" });
     expect(resumed.code, resumed.stderr).toBe(0);

@@ -312,3 +312,26 @@ export async function deleteRun(pool: pg.Pool, runName: string): Promise<void> {
 export async function deleteStaleDryRuns(pool: pg.Pool): Promise<void> {
   await pool.query("delete from rerate_runs where state = 'dry' and created_at < now() - interval '1 day'");
 }
+
+/**
+ * One `rerate --apply` at a time per database schema: a session-level advisory lock on a
+ * connection of its own, held until the returned release. Undefined when another holds it.
+ */
+export async function lockApply(pool: pg.Pool): Promise<(() => Promise<void>) | undefined> {
+  const client = await pool.connect();
+  const key = "hashtext(current_schema() || ':ratestream-rerate-apply')";
+  try {
+    const { rows } = await client.query<{ ok: boolean }>(`select pg_try_advisory_lock(${key}) as ok`);
+    if (!rows[0]!.ok) {
+      client.release();
+      return undefined;
+    }
+  } catch (err) {
+    client.release();
+    throw err;
+  }
+  return async () => {
+    await client.query(`select pg_advisory_unlock(${key})`).catch(() => undefined);
+    client.release();
+  };
+}
