@@ -162,6 +162,8 @@ export interface SwitchStats {
   /** Refused starts by reason (insufficient_credit, blocked, no_rate, unknown_account). */
   refused: Record<string, number>;
   failed: number;
+  /** Offered while every line was in use: not placed (the caller hears busy). */
+  busy: number;
   renews: number;
   cut: number;
   errors: number;
@@ -175,6 +177,7 @@ export const emptyStats = (): SwitchStats => ({
   completed: 0,
   refused: {},
   failed: 0,
+  busy: 0,
   renews: 0,
   cut: 0,
   errors: 0,
@@ -200,7 +203,8 @@ export function record(stats: SwitchStats, result: CallResult): void {
 
 /**
  * Offers calls at `callsPerSecond` until `until()` is true (at most `maxConcurrent` in
- * progress: a switch has so many lines), hands each completed call's CDR to `emitCdr`,
+ * progress: a switch has so many lines; a call offered when all are busy is counted
+ * and not placed, so a slow API shows as busy calls, not as a backlog), hands each completed call's CDR to `emitCdr`,
  * and waits for the calls in progress to end. Returns what happened.
  */
 export async function runSwitch(o: {
@@ -220,10 +224,14 @@ export async function runSwitch(o: {
   const started = Date.now();
   while (!o.until()) {
     const due = Math.floor(((Date.now() - started) / 1000) * o.callsPerSecond) - stats.offered;
-    for (let i = 0; i < due && inFlight.size < maxConcurrent; i++) {
+    for (let i = 0; i < due; i++) {
       const next = o.calls.next();
       if (next.done) break;
       stats.offered++;
+      if (inFlight.size >= maxConcurrent) {
+        stats.busy++;
+        continue;
+      }
       const call: Promise<void> = simulateCall(o.api, next.value, o.call).then((result) => {
         record(stats, result);
         if (result.outcome === "completed") o.emitCdr(result.cdr);

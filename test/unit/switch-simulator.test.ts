@@ -193,3 +193,27 @@ describe("runSwitch", () => {
     expect(x.holds.size).toBe(0);
   });
 });
+
+describe("runSwitch with every line busy", () => {
+  it("counts the calls it cannot place as busy instead of queueing them", async () => {
+    const x = new FakeExchange(50_000_000);
+    let n = 0;
+    const calls = (function* () {
+      for (;;) yield call(`b-${n++}`, 3000);
+    })();
+    const deadline = Date.now() + 200;
+    const stats = await runSwitch({
+      api: x,
+      calls,
+      callsPerSecond: 500,
+      maxConcurrent: 3,
+      until: () => Date.now() >= deadline,
+      call: { speed: 3_000 },
+      emitCdr: () => undefined,
+      tickMs: 5,
+    });
+    expect(stats.peakConcurrent).toBe(3);
+    expect(stats.busy).toBeGreaterThan(0);
+    expect(stats.completed + stats.busy).toBe(stats.offered);
+  });
+});
