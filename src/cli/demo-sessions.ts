@@ -126,7 +126,7 @@ export async function sessionSummary(
   }
   say(
     `CDRs rated:          ${rated.count.toLocaleString("en-US")} of ${phase.sent.toLocaleString("en-US")} sent, ` +
-      `${Math.round(rated.count / rated.seconds).toLocaleString("en-US")} CDRs/s end to end (${rated.seconds.toFixed(1)} s)`,
+      `${Math.round(rated.count / rated.seconds).toLocaleString("en-US")} CDRs/s end to end (${rated.seconds.toFixed(1)} s; paced by the calls the switch places, not the rater's limit)`,
   );
   const { rows } = await pool.query<{ account_id: string; lowest: string; balance: string }>(
     `select account_id, min(balance_after_micros) as lowest,
