@@ -3,6 +3,8 @@
  *
  *   npm run bench:e2e               3 runs of each, 600,000 CDRs, 6 partitions, latency sweep
  *   npm run bench:e2e -- --quick    1 run, 150,000 CDRs, 3 partitions (about 2-3 minutes)
+ *   npm run bench:e2e -- --sessions also: every CDR settling a call session against none
+ *                                   (--session-cdrs, default 20,000; bench/lib/session-settlement.ts)
  *
  * A carrier deck (50,000 prefixes × 3 dated versions) and 10,000 accounts with Zipf
  * traffic, some surcharges, are loaded into a schema of the bench's own. CDRs are
@@ -45,6 +47,7 @@ import { ledgerCeiling } from "./lib/ledger-ceiling.js";
 import { cpuDelta, cpuSeconds } from "./lib/cpu.js";
 import { machine, median } from "./lib/report.js";
 import { lineChart } from "./lib/svg-chart.js";
+import { compareSessionSettlement } from "./lib/session-settlement.js";
 
 const { values } = parseArgs({
   options: {
@@ -62,6 +65,9 @@ const { values } = parseArgs({
     client: { type: "string" },
     // Writes a V8 CPU profile of each rater run to bench/results/profiles/.
     profile: { type: "boolean", default: false },
+    // Also time CDRs that each settle a call session against CDRs that settle none.
+    sessions: { type: "boolean", default: false },
+    "session-cdrs": { type: "string" },
   },
 });
 const quick = values.quick;
@@ -161,6 +167,29 @@ try {
     );
   }
 
+  const sessions = values.sessions
+    ? await compareSessionSettlement({
+        pool,
+        redis,
+        logger,
+        runs: settings.runs,
+        cdrs: Number(values["session-cdrs"] ?? 20_000),
+        cdrOptions,
+        newTopics: async (tag) => {
+          const prefix = `bench-${runId}-${tag}.`;
+          const topics = topicNames(prefix);
+          topicsToDelete.push(...allTopics(topics));
+          await admin.createTopics(
+            allTopics(topics).map((topic) => ({ topic, partitions: settings.partitions })),
+          );
+          return { prefix, cdrs: topics.cdrs };
+        },
+        produce: (topic, cdrs) => produceAll(kafka, topic, cdrs),
+        pipeline: async (topic, prefix, expected) => (await pipelineRun(topic, prefix, expected)).perSecond,
+        log,
+      })
+    : undefined;
+
   const ceiling = await measureLedgerCeiling(Math.max(1, Math.round(median(batchSizes))));
 
   // Latency at fixed offered rates, the rater already running and caught up.
@@ -193,6 +222,11 @@ try {
     raters: settings.raters,
     ledger_ceiling_rows_per_s: Math.round(ceiling.ofRaters(settings.raters)),
     ledger_ratio: Number((cdrsPerS / ceiling.ofRaters(settings.raters)).toFixed(3)),
+    ...(sessions && {
+      sessions_cdrs_per_s: Math.round(median(sessions.withSessions)),
+      no_sessions_cdrs_per_s: Math.round(median(sessions.withoutSessions)),
+      sessions_ratio: sessions.ratio,
+    }),
   };
   mkdirSync("bench/results/raw", { recursive: true });
   writeFileSync(
@@ -207,6 +241,7 @@ try {
         latency,
         batchSizes,
         ceiling: ceiling.runs,
+        sessions,
         result,
       },
       null,

@@ -13,7 +13,11 @@
  * start finds it and answers it as it stands.
  */
 import type pg from "pg";
-import { callSessionState, recordCallSession } from "../adapters/postgres/call-sessions.js";
+import {
+  callSessionState,
+  recordCallSession,
+  settleCallSession,
+} from "../adapters/postgres/call-sessions.js";
 import { restoreFromLedger, type WritePathDeps } from "../balances/write-path.js";
 import { utcMonth } from "../balances/types.js";
 import { MAX_DURATION_SECONDS } from "../core/cdr.js";
@@ -123,7 +127,13 @@ async function record(
     return { status: "unrecorded", error };
   }
   if (recorded.status === "recorded") {
-    await stillHeld(deps, accountId, session);
+    if ((await stillHeld(deps, accountId, session)) === "settled") {
+      // The CDR was debited between the grant and this record: it settled the session
+      // in Redis, but found no row here to settle. The call is over: 409, as a start
+      // after settlement answers (SPEC §8).
+      await settleCallSession(deps.pool, accountId, session.callId);
+      return { status: "conflict", message: `call ${session.callId} is already settled` };
+    }
     return recorded;
   }
   // Redis lost the closed record (a wipe) and granted afresh: the ledger's word stands.
@@ -142,11 +152,17 @@ async function record(
  * restored it from a ledger that did not have the grant yet: then it holds less than
  * the switch is about to be told. Dropping the account makes its next use restore it
  * again, from a ledger that now has the grant. (An account still missing restores so.)
+ * "settled": the session's CDR was debited before the record, and settled it in Redis.
  */
-async function stillHeld(deps: CallDeps, accountId: string, session: CallSession): Promise<void> {
+async function stillHeld(
+  deps: CallDeps,
+  accountId: string,
+  session: CallSession,
+): Promise<"settled" | undefined> {
   const reply = await deps.store.list(accountId, timing(deps.settings), session.callId);
-  if (reply === "missing") return;
+  if (reply === "missing") return undefined;
   const held = reply.session;
+  if (held?.state === "settled") return "settled";
   if (held === undefined || (isOpen(held) && held.rev < session.rev)) {
     deps.write.logger.warn(
       { accountId, callId: session.callId },
@@ -154,6 +170,7 @@ async function stillHeld(deps: CallDeps, accountId: string, session: CallSession
     );
     await deps.write.store.forget(accountId);
   }
+  return undefined;
 }
 
 export async function startCall(
