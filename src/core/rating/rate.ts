@@ -18,6 +18,8 @@ export interface Rated {
   rate: RateRow;
   /** The deck version, null for decks read from files. */
   version: number | null;
+  /** The plan of that version, null for decks read from files. */
+  plan: string | null;
 }
 
 export interface NotRated {
@@ -39,7 +41,7 @@ export function rateCdr(table: RateTable, cdr: Cdr): RatingOutcome {
   }
   const duration = cdr.duration_seconds;
   if (duration === 0) {
-    return { ok: true, chargeMicros: 0n, billedSeconds: 0, rate, version: table.version };
+    return { ok: true, chargeMicros: 0n, billedSeconds: 0, rate, version: table.version, plan: table.plan };
   }
   const billed = billedSeconds(duration, rate.initialIncrement, rate.subsequentIncrement);
 
@@ -67,7 +69,7 @@ export function rateCdr(table: RateTable, cdr: Cdr): RatingOutcome {
       message: `charge of ${chargeMicros} micros is past the exact range of 2^53 − 1 micros`,
     };
   }
-  return { ok: true, chargeMicros, billedSeconds: billed, rate, version: table.version };
+  return { ok: true, chargeMicros, billedSeconds: billed, rate, version: table.version, plan: table.plan };
 }
 
 /**
