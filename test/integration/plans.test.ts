@@ -159,7 +159,7 @@ beforeAll(async () => {
       return new Map(
         rows.map((r) => [
           r.cdr_id,
-          { amount: -Number(r.amount_micros), plan: r.details.plan, version: Number(r.rate_version) },
+          { amount: Number(-BigInt(r.amount_micros)), plan: r.details.plan, version: Number(r.rate_version) },
         ]),
       );
     },
