@@ -14,6 +14,7 @@ import type { KafkaProducer } from "../../src/adapters/kafka/types.js";
 import { groupCaughtUp } from "../../src/adapters/kafka/offsets.js";
 import { checkAccount } from "../../src/balances/reconcile.js";
 import { applyEntries } from "../../src/balances/write-path.js";
+import { renewDueNumbers } from "../../src/recharge/number-renewal.js";
 import { validateCdr } from "../../src/core/cdr.js";
 import { parseDeckSet } from "../../src/core/decks/deck-set.js";
 import { rateCdr } from "../../src/core/rating/rate.js";
@@ -398,6 +399,36 @@ describe("rate plans", () => {
     };
     expect(await buy(onDefault)).toMatchObject({ monthly_price_micros: 1_000_000 });
     expect(await buy(onGold)).toMatchObject({ monthly_price_micros: 4_000_000 });
+  });
+});
+
+describe("number renewal by plan", () => {
+  it("renews at the price of the account's plan in force, the purchase price when the plan has none", async () => {
+    const onGold = await p.account("gold", 10 * M);
+    const onDefault = await p.account(undefined, 10 * M);
+    for (const [account, number] of [
+      [onGold, "+14155550701"],
+      [onDefault, "+18005550702"],
+    ] as const) {
+      await p.rig.pool.query(
+        `insert into phone_numbers (number, account_id, number_type, monthly_price_micros, currency, purchased_at)
+         values ($1, $2, $3, 1500000, 'USD', now() - interval '40 days')`,
+        [number, account, number.startsWith("+1800") ? "toll_free" : "local"],
+      );
+    }
+    await renewDueNumbers(
+      { pool: p.rig.pool, write: p.rig.deps, publish: () => Promise.resolve() },
+      new Date(),
+    );
+    const renewal = async (account: string) =>
+      (
+        await p.rig.pool.query<{ amount_micros: string; details: { plan: string } }>(
+          "select amount_micros, details from ledger_entries where account_id = $1 and kind = 'number_renewal'",
+          [account],
+        )
+      ).rows.map((r) => [Number(r.amount_micros), r.details.plan]);
+    expect(await renewal(onGold)).toEqual([[-4_000_000, "gold"]]); // gold: 1,local,4.00
+    expect(await renewal(onDefault)).toEqual([[-3_000_000, "default"]]); // default: 1800,toll_free,3.00
   });
 });
 
