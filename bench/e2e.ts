@@ -337,13 +337,13 @@ async function raterMemory(prefix: string): Promise<{ rss: number; heap_used: nu
   try {
     await waitReady(rater);
     await sleep(3_000);
-    const mb = async (name: string) => Math.round((await metric(rater!.port, name)) / 1e6);
+    const mb = async (name: string) => Math.round((await metric(rater.port, name)) / 1e6);
     return {
       rss: await mb("ratestream_process_resident_memory_bytes"),
       heap_used: await mb("ratestream_nodejs_heap_size_used_bytes"),
     };
   } finally {
-    await stopRaters([rater!]);
+    await stopRaters([rater]);
   }
 }
 

@@ -5,7 +5,9 @@
  * its new version, authorize / sessions / numbers by plan, and migration 008 on a
  * database that already holds versions, accounts and a ledger.
  */
-import { readFile } from "node:fs/promises";
+import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { listMigrations, migrate } from "../../src/adapters/postgres/migrate.js";
 import { createApiKey } from "../../src/adapters/postgres/accounts.js";
@@ -433,9 +435,6 @@ describe("number renewal by plan", () => {
 });
 
 async function writeTemp(name: string, text: string): Promise<string> {
-  const { mkdtemp, writeFile } = await import("node:fs/promises");
-  const { tmpdir } = await import("node:os");
-  const { join } = await import("node:path");
   const dir = await mkdtemp(join(tmpdir(), "plans-"));
   const file = join(dir, name);
   await writeFile(file, text);
