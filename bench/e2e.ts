@@ -66,6 +66,9 @@ const { values } = parseArgs({
     // accounts spread over n plans of the deck's size each (other prices, same prefixes),
     // and the rater's memory with them loaded. Skips the latency sweep and ledger ceiling.
     plans: { type: "string" },
+    // With --plans: load the plans but leave every account on default, to tell the cost
+    // of the bigger heap from the cost of rating by many plans.
+    "plans-unused": { type: "boolean", default: false },
   },
 });
 const quick = values.quick;
@@ -88,6 +91,7 @@ const settings = {
   offeredRates: quick ? [1_000, 4_000] : [1_000, 2_000, 4_000, 8_000],
   latencySeconds: quick ? 8 : 15,
   plans: positiveInteger("--plans", values.plans ?? "1"),
+  plansUnused: values["plans-unused"],
 };
 const config = loadConfig(process.env);
 const logger = createLogger("error");
@@ -280,12 +284,13 @@ async function plansComparison(
   }
   log(`imported ${settings.plans - 1} more plans in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   // Round-robin: account i on plan i mod n (plan 0 is default).
-  await pool.query(
-    `update accounts set plan = case when (substring(account_id from '[0-9]+$')::int % $1) = 0 then 'default'
+  if (!settings.plansUnused)
+    await pool.query(
+      `update accounts set plan = case when (substring(account_id from '[0-9]+$')::int % $1) = 0 then 'default'
        else 'plan-' || (substring(account_id from '[0-9]+$')::int % $1) end
      where account_id like 'e2e-%'`,
-    [settings.plans],
-  );
+      [settings.plans],
+    );
   const multiMemory = await raterMemory(`bench-${runId}-memn.`);
   const multiPlan: number[] = [];
   for (let run = 1; run <= settings.runs; run++) {
