@@ -6,6 +6,16 @@ import { CHAOS_ENV } from "./test/chaos/support/servers.js";
 // (`npm run test:chaos`) runs serially against private servers it kills and restarts.
 export default defineConfig({
   test: {
+    // `npm test` runs the unit project with --coverage: what the tests that need no
+    // server reach of src/ (see README "Tests"). The servers' suites run most code in
+    // child processes (the rater, the workers, the CLI), which V8 coverage of the test
+    // process cannot see, so they are not measured.
+    coverage: {
+      provider: "v8",
+      include: ["src/**/*.ts"],
+      reporter: ["text-summary", "html"],
+      reportsDirectory: "coverage",
+    },
     projects: [
       { test: { name: "unit", include: ["test/unit/**/*.test.ts"] } },
       {

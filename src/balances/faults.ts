@@ -3,8 +3,9 @@
  * the process SIGKILL itself the n-th time (default 1st) it reaches that point, so a test
  * can stop it between any two effects on purpose; with `:bug` it throws a TypeError there
  * instead, as a programming error would; with `:stop` it SIGSTOPs itself, so a test can
- * make it a zombie (its partitions move on) and SIGCONT it later. Unset in production:
- * a no-op check.
+ * make it a zombie (its partitions move on) and SIGCONT it later. `after_publish` is the
+ * last: the offset commit follows it directly. Unset in production: a no-op check; set,
+ * the process says so at start-up (`faultWarning`), so a stray setting cannot go unseen.
  */
 export const FAULT_POINTS = [
   "after_dedupe",
@@ -12,7 +13,6 @@ export const FAULT_POINTS = [
   "after_ledger",
   "after_confirm",
   "after_publish",
-  "before_commit",
 ] as const;
 export type FaultPoint = (typeof FAULT_POINTS)[number];
 
@@ -37,4 +37,10 @@ export function faultsFromEnv(value: string | undefined): Faults {
       process.kill(process.pid, "SIGKILL");
     },
   };
+}
+
+/** The start-up warning for a planted fault, or undefined when none is set. */
+export function faultWarning(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  return `RATESTREAM_FAULT=${value} is set: this process will kill, stop or fail itself on purpose (crash tests only; unset it in production)`;
 }

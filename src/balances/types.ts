@@ -134,11 +134,5 @@ export interface AccountSnapshot {
   calls?: CallSession[];
 }
 
-/** Blocked below 2.00 (SPEC §1.3); low balance below 5.00 (§1.4). */
-export const BLOCK_THRESHOLD_MICROS = 2_000_000n;
-export const LOW_BALANCE_THRESHOLD_MICROS = 5_000_000n;
-
-/** The calendar month of an instant in UTC, "YYYY-MM": monthly limits count by it. */
-export function utcMonth(at: Date): string {
-  return at.toISOString().slice(0, 7);
-}
+// The thresholds and the month are balance rules: their home is the pure core.
+export { BLOCK_THRESHOLD_MICROS, LOW_BALANCE_THRESHOLD_MICROS, utcMonth } from "../core/balance-rules.js";

@@ -6,7 +6,7 @@ import { PostgresLedger } from "../adapters/postgres/ledger.js";
 import { connectRedis } from "../adapters/redis/connection.js";
 import { refuseEvictingRedis } from "../adapters/redis/eviction.js";
 import { RedisBalanceStore } from "../adapters/redis/balance-store.js";
-import { faultsFromEnv, type Faults } from "../balances/faults.js";
+import { faultWarning, faultsFromEnv, type Faults } from "../balances/faults.js";
 import type { WritePathDeps } from "../balances/write-path.js";
 import { createLogger, type Logger } from "../observability/logger.js";
 import { withDatabase } from "./database.js";
@@ -27,6 +27,8 @@ export async function withStores<T>(work: (ctx: StoresContext) => Promise<T>): P
   const config = loadConfig(process.env);
   const logger = createLogger(config.logLevel === "info" ? "warn" : config.logLevel);
   const faults = faultsFromEnv(process.env.RATESTREAM_FAULT);
+  const planted = faultWarning(process.env.RATESTREAM_FAULT);
+  if (planted) logger.warn(planted);
   return withDatabase(async (pool) => {
     const redis = connectRedis(config.redisUrl, { lazyConnect: true });
     redis.options.maxRetriesPerRequest = 2;

@@ -14,7 +14,7 @@ import { connectRedis } from "../adapters/redis/connection.js";
 import { refuseEvictingRedis } from "../adapters/redis/eviction.js";
 import { RedisCallStore } from "../adapters/redis/call-store.js";
 import { sweepCallSessions } from "../calls/sweep.js";
-import { faultsFromEnv } from "../balances/faults.js";
+import { faultWarning, faultsFromEnv } from "../balances/faults.js";
 import { checkAccount } from "../balances/reconcile.js";
 import { sweepStranded } from "../balances/stranded.js";
 import { createLogger } from "../observability/logger.js";
@@ -170,6 +170,8 @@ async function runRater(options: RunOptions): Promise<void> {
   const config = loadConfig(process.env, { httpPortDefault: DEFAULT_HTTP_PORTS.run });
   const faults = faultsFromEnv(process.env.RATESTREAM_FAULT);
   const logger = createLogger(config.logLevel, "ratestream-run");
+  const planted = faultWarning(process.env.RATESTREAM_FAULT);
+  if (planted) logger.warn(planted);
   const registry = new Registry();
   const metrics = createMetrics(registry);
   const topics = topicNames(options.topicPrefix);

@@ -213,16 +213,20 @@ async function processBatch(deps: RaterDeps, batch: Batch): Promise<void> {
 
   // Decode, then rate by each account's plan: pure, except the registry lookup for Avro
   // and, for accounts this rater has not seen yet, one query for their plans.
-  const decodedCdrs: { index: number; cdr: Cdr }[] = [];
-  for (const [index, message] of batch.messages.entries()) {
-    const decoded = await decodeRecord(message.value, deps.registry);
-    if (!decoded.ok) reject(index, decoded.code, decoded.message);
-    else decodedCdrs.push({ index, cdr: decoded.cdr });
-  }
-  const unseen = decodedCdrs.filter((d) => deps.plans.pricingOf(d.cdr.account_id) === undefined);
-  if (unseen.length > 0) await deps.plans.learnAccounts(unseen.map((d) => d.cdr.account_id));
+  const decodedRecords: Awaited<ReturnType<typeof decodeRecord>>[] = [];
+  for (const message of batch.messages) decodedRecords.push(await decodeRecord(message.value, deps.registry));
+  const unseen = decodedRecords.flatMap((d) =>
+    d.ok && deps.plans.pricingOf(d.cdr.account_id) === undefined ? [d.cdr.account_id] : [],
+  );
+  if (unseen.length > 0) await deps.plans.learnAccounts(unseen);
+  // Dead letters in record order, as before plans.
   const accepted: Accepted[] = [];
-  for (const { index, cdr } of decodedCdrs) {
+  for (const [index, decoded] of decodedRecords.entries()) {
+    if (!decoded.ok) {
+      reject(index, decoded.code, decoded.message);
+      continue;
+    }
+    const cdr = decoded.cdr;
     const pricing = deps.plans.pricingOf(cdr.account_id);
     if (pricing === undefined) {
       reject(index, "unknown_account", `no account "${cdr.account_id}"`, cdr);
@@ -288,8 +292,7 @@ async function processBatch(deps: RaterDeps, batch: Batch): Promise<void> {
     rated.length > 0 ? deps.producer.send(deps.topics.ratedCdrs, rated) : undefined,
     deps.outbox.publish(eventIds),
   ]);
-  deps.faults.reach("after_publish");
-  deps.faults.reach("before_commit");
+  deps.faults.reach("after_publish"); // the offsets are committed right after this
 }
 
 function recordedRating(

@@ -64,7 +64,7 @@ describe("chaos: SIGKILL the rater", () => {
     await c.flow.stop();
     const last = c.rater();
     await waitReady(last);
-    await c.quiesce();
+    await c.quiesce(undefined, last);
     await c.checkAll(`after ${kill} kills`);
     log(
       `${c.flow.sent.length} CDRs sent, ${await c.s.callEntries()} debited, ` +

@@ -36,7 +36,7 @@ describe("chaos: restart the servers under the stream", () => {
       await fault();
       await new Promise((resolve) => setTimeout(resolve, 1_500));
       await c.flow.stop();
-      await c.quiesce();
+      await c.quiesce(undefined, r);
       log(`${label}: caught up ${Date.now() - started} ms after the fault`);
       expect(await exitWithin(r, 0), `the rater died:\n${r.output().slice(-5000)}`).toBe("alive");
       await c.checkAll(label);

@@ -164,7 +164,7 @@ describe("chaos: a zombie consumer races the new owner", () => {
     }
 
     await c.flow.stop();
-    await c.quiesce();
+    await c.quiesce(undefined, owner);
     await c.checkAll(`after ${ZOMBIES} zombies`);
     log(
       `${c.flow.sent.length} CDRs sent, ${await c.s.callEntries()} debited, ` +

@@ -9,6 +9,7 @@ import { importDeckSet } from "../../src/adapters/postgres/rate-versions.js";
 import { groupCaughtUp } from "../../src/adapters/kafka/offsets.js";
 import type { KafkaAdmin, KafkaProducer } from "../../src/adapters/kafka/types.js";
 import { applyEntries } from "../../src/balances/write-path.js";
+import { crossings } from "../../src/core/balance-rules.js";
 import { validateCdr } from "../../src/core/cdr.js";
 import { parseRateDeck } from "../../src/core/decks/rate-deck.js";
 import { parseSurchargeDeck } from "../../src/core/decks/surcharge-deck.js";
@@ -155,10 +156,7 @@ export async function expectedCrossings(rig: BalanceRig, accountId: string): Pro
   for (const row of rows) {
     const before = balance;
     balance += BigInt(row.amount_micros);
-    const hit = (type: string) => (counts[type] = (counts[type] ?? 0) + 1);
-    if (before >= 5_000_000n && balance < 5_000_000n) hit("low_balance");
-    if (before >= 2_000_000n && balance < 2_000_000n) hit("blocked");
-    if (before < 2_000_000n && balance >= 2_000_000n) hit("unblocked");
+    for (const type of crossings(before, balance)) counts[type] = (counts[type] ?? 0) + 1;
   }
   return counts;
 }

@@ -211,3 +211,16 @@ export class RateTableWatcher implements PlanBook {
     await this.refreshing;
   }
 }
+
+/**
+ * One table for every account, the write path deciding which accounts exist: for tests
+ * and tools that rate without plans.
+ */
+export function singlePlanBook(table: RateTable): PlanBook {
+  const pricing = { plan: table.plan ?? DEFAULT_PLAN, table };
+  return {
+    pricingOf: () => pricing,
+    learnAccounts: () => Promise.resolve(),
+    anyVersion: () => true,
+  };
+}

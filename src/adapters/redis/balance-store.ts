@@ -8,11 +8,12 @@ import type {
   AccountSettings,
   AccountSnapshot,
   Applied,
-  BalanceEventType,
   EntryRequest,
   Refused,
 } from "../../balances/types.js";
+import { parseApplyResult, toApplied } from "./apply-result.js";
 import { encodeSession } from "../../calls/types.js";
+import { scriptThresholds } from "../../core/balance-rules.js";
 import { accountKeys, allAccountKeys, PENDING_KEY_PATTERN, accountOfPendingKey } from "./keys.js";
 import { defineBalanceScripts, type ScriptedRedis } from "./scripts.js";
 
@@ -59,7 +60,7 @@ export class RedisBalanceStore implements BalanceStore {
   ): Promise<Map<string, (Applied | Refused)[] | "missing">> {
     const calls = scriptCalls([...byAccount], this.redis.isCluster).map(async (accounts) => {
       const keys: string[] = [];
-      const args: string[] = [month];
+      const args: string[] = [month, scriptThresholds.low, scriptThresholds.block];
       for (const [accountId, requests] of accounts) {
         const { state, pending } = accountKeys(accountId);
         keys.push(state, pending);
@@ -76,7 +77,10 @@ export class RedisBalanceStore implements BalanceStore {
         const reply = replies[a]!;
         if (reply === MISSING) return [accountId, "missing"];
         const results = reply as string[];
-        return [accountId, requests.map((request, i) => parseApplied(accountId, request, results[i]!))];
+        return [
+          accountId,
+          requests.map((request, i) => toApplied(accountId, request, parseApplyResult(results[i]!))),
+        ];
       });
     });
     return new Map((await Promise.all(calls)).flat());
@@ -128,13 +132,13 @@ export class RedisBalanceStore implements BalanceStore {
     const [balance, seq, ...pending] = reply as string[];
     const unconfirmed: StoreSnapshot["unconfirmed"] = [];
     for (let i = 0; i < pending.length; i += 2) {
-      const key = pending[i]!;
-      const [booked, , appliedAt] = pending[i + 1]!.split("|") as [string, string, string | undefined];
-      const entries = booked.split(";").map((triple) => {
-        const [seq, before, after] = triple.split(",").map(BigInt) as [bigint, bigint, bigint];
-        return { seq, amountMicros: after - before };
+      const stored = parseApplyResult(pending[i + 1]!);
+      if (stored.outcome !== "applied") throw new Error(`a refusal stored as pending: ${pending[i + 1]}`);
+      unconfirmed.push({
+        key: pending[i]!,
+        entries: stored.booked.map((b) => ({ seq: b.seq, amountMicros: b.afterMicros - b.beforeMicros })),
+        appliedAtMs: stored.appliedAtMs ?? 0,
       });
-      unconfirmed.push({ key, entries, appliedAtMs: Number(appliedAt ?? 0) });
     }
     return { balanceMicros: BigInt(balance!), seq: BigInt(seq!), unconfirmed };
   }
@@ -174,7 +178,7 @@ export class RedisBalanceStore implements BalanceStore {
  * The settings as apply-2n.lua reads them: which auto-recharge applies, and its numbers;
  * and their version, which settings-1.lua compares.
  */
-function settingsFields(s: AccountSettings): string[] {
+export function settingsFields(s: AccountSettings): string[] {
   const micros = (v: bigint | null) => (v ?? 0n).toString();
   const online =
     s.rechargeMode === "online" && s.autoRechargeEnabled && (s.autoRechargeAmountMicros ?? 0n) > 0n;
@@ -196,71 +200,4 @@ function settingsFields(s: AccountSettings): string[] {
     "off_max",
     micros(s.offlineMonthlyMaxMicros),
   ];
-}
-
-/** Decodes apply-2n.lua's compact result for one request (see the script's header). */
-function parseApplied(accountId: string, request: EntryRequest, encoded: string): Applied | Refused {
-  if (encoded === "!range") return { request, refused: "range" };
-  if (encoded.startsWith("!floor,")) {
-    const [balance, held] = encoded.slice(7).split(",") as [string, string | undefined];
-    return { request, refused: "floor", balanceMicros: BigInt(balance), heldMicros: BigInt(held ?? 0) };
-  }
-  const [booked, events] = encoded.split("|") as [string, string];
-  let settledCall = false;
-  const entries = booked.split(";").map((triple, n) => {
-    const [seq, before, after, settled] = triple.split(",").map(BigInt) as [bigint, bigint, bigint, bigint?];
-    if (n === 0 && settled === 1n) settledCall = true;
-    // A reload's key derives from the request's key, unique per account, never from its
-    // cause (a call "X" and an adjustment referenced "X" set off two reloads).
-    const key = n === 0 ? request.key : `reload:${request.key}:${n}`;
-    return {
-      accountId,
-      seq,
-      key,
-      kind: n === 0 ? request.kind : ("offline_reload" as const),
-      amountMicros: after - before,
-      beforeMicros: before,
-      afterMicros: after,
-      cause: n === 0 ? request.cause : key,
-    };
-  });
-  // An event's cause as consumers read it, and its origin, unique per account, for its id.
-  const causeOf = (ref: string): { cause: string; origin: string } => {
-    if (ref.startsWith("m")) return { cause: ref.slice(1), origin: ref.slice(1) };
-    if (ref.startsWith("o")) return { cause: `offline:${ref.slice(1)}`, origin: `offline:${ref.slice(1)}` };
-    const entry = entries[Number(ref)]!;
-    return { cause: entry.cause, origin: entry.key };
-  };
-  const announced = request.announces
-    ? [
-        {
-          type: request.announces,
-          accountId,
-          balanceMicros: entries[0]!.afterMicros,
-          amountMicros: request.amountMicros,
-          cause: request.cause,
-          origin: request.key,
-        },
-      ]
-    : [];
-  return {
-    request,
-    entries,
-    ...(settledCall ? { settledCall } : {}),
-    events: [
-      ...announced,
-      ...(events === ""
-        ? []
-        : events.split(";").map((event) => {
-            const [type, balance, amount, ref] = event.split(",") as [string, string, string, string];
-            return {
-              type: type as BalanceEventType,
-              accountId,
-              balanceMicros: BigInt(balance),
-              amountMicros: amount === "" ? null : BigInt(amount),
-              ...causeOf(ref),
-            };
-          })),
-    ],
-  };
 }

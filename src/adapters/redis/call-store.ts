@@ -1,6 +1,7 @@
 /** CallStore on Redis: calls-1.lua on the account's state hash (one key, its hash slot). */
 import type { Cluster, Redis } from "ioredis";
 import { decodeSession, type CallReply, type CallStore, type HoldPair } from "../../calls/types.js";
+import { scriptThresholds } from "../../core/balance-rules.js";
 import { accountKeys } from "./keys.js";
 import { defineBalanceScripts, type ScriptedRedis } from "./scripts.js";
 
@@ -71,6 +72,7 @@ export class RedisCallStore implements CallStore {
       callId,
       String(keepClosedMs),
       ...args,
+      scriptThresholds.block,
     );
     if (reply === -1) return "missing";
     const [outcome, balance, others, now, session, ...rest] = reply as string[];

@@ -5,7 +5,7 @@
  */
 import { MAX_DURATION_SECONDS } from "../cdr.js";
 import type { RateRow } from "../decks/rate-deck.js";
-import { BLOCK_THRESHOLD_MICROS } from "../../balances/types.js";
+import { BLOCK_THRESHOLD_MICROS, charge60ForBilled, roundHalfUp60 } from "../balance-rules.js";
 
 export type AuthorizeReason = "ok" | "blocked" | "insufficient_credit" | "no_rate" | "unknown_account";
 
@@ -27,16 +27,8 @@ export function chargeForBilled(rate: CallRate, billed: number): bigint {
   return roundHalfUp60(charge60ForBilled(rate, billed));
 }
 
-/** The exact charge of `billed` seconds in micros × 60, before the one rounding (0 for 0 s). */
-export function charge60ForBilled(rate: CallRate, billed: number): bigint {
-  if (billed === 0) return 0n;
-  return BigInt(rate.connectionFeeMicros) * 60n + BigInt(rate.ratePerMinuteMicros) * BigInt(billed);
-}
-
-/** micros × 60 → micros, half-up: the one rounding of SPEC §2. */
-export function roundHalfUp60(total60: bigint): bigint {
-  return (total60 + 30n) / 60n;
-}
+// The charge formula lives with the other balance rules; call-charge.ts takes it from here.
+export { charge60ForBilled, roundHalfUp60 };
 
 /**
  * Blocked (balance < 2.00) first, then no rate; allowed when the credit above 2.00,

@@ -4,6 +4,12 @@
  * exactly and rounded half-up to micros once.
  */
 import type { Cdr } from "../cdr.js";
+import {
+  charge60ForBilled,
+  charge60ForBilledAsNumber,
+  roundHalfUp60,
+  roundHalfUpDiv60,
+} from "../balance-rules.js";
 import { MAX_EXACT_MICROS } from "../money.js";
 import type { RateRow } from "../decks/rate-deck.js";
 import { formatInstant } from "../time.js";
@@ -47,7 +53,7 @@ export function rateCdr(table: RateTable, cdr: Cdr): RatingOutcome {
 
   // Everything in micros × 60, so the only division is the final rounding. Doubles are
   // exact while every term stays ≤ 2^53; past that (absurd rates or seconds) use BigInt.
-  let total60 = rate.connectionFeeMicros * 60 + rate.ratePerMinuteMicros * billed;
+  let total60 = charge60ForBilledAsNumber(rate, billed);
   let exact = total60 <= MAX_SAFE;
   for (const surcharge of cdr.surcharges) {
     const row = surchargeInForce(table, surcharge.feature, at);
@@ -72,24 +78,14 @@ export function rateCdr(table: RateTable, cdr: Cdr): RatingOutcome {
   return { ok: true, chargeMicros, billedSeconds: billed, rate, version: table.version, plan: table.plan };
 }
 
-/**
- * round(n / 60) half-up for a safe integer n ≥ 0. The float quotient can be off by one
- * near an integer for large n, so the remainder corrects it.
- */
-export function roundHalfUpDiv60(total60: number): number {
-  const shifted = total60 + 30;
-  let q = Math.floor(shifted / 60);
-  const r = shifted - q * 60;
-  if (r < 0) q -= 1;
-  else if (r >= 60) q += 1;
-  return q;
-}
+// The rounding is a balance rule (core/balance-rules.ts); tests import it from here too.
+export { roundHalfUpDiv60 };
 
 function chargeWithBigInt(table: RateTable, cdr: Cdr, rate: RateRow, billed: number): bigint {
-  let total60 = BigInt(rate.connectionFeeMicros) * 60n + BigInt(rate.ratePerMinuteMicros) * BigInt(billed);
+  let total60 = charge60ForBilled(rate, billed);
   for (const surcharge of cdr.surcharges) {
     const row = surchargeInForce(table, surcharge.feature, cdr.answeredAtMicros)!;
     total60 += BigInt(row.ratePerMinuteMicros) * BigInt(surchargeBilledSeconds(surcharge.seconds));
   }
-  return (total60 + 30n) / 60n;
+  return roundHalfUp60(total60);
 }

@@ -20,9 +20,9 @@ import { execFile } from "node:child_process";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { expect } from "vitest";
-import { groupCaughtUp } from "../../../src/adapters/kafka/offsets.js";
 import { createStripePayments } from "../../../src/adapters/stripe/stripe-payments.js";
 import { checkAccount } from "../../../src/balances/reconcile.js";
+import { crossings, requestsOnlineRecharge } from "../../../src/core/balance-rules.js";
 import { EMAILED_TYPES } from "../../../src/notify/emails.js";
 import { prng, type RawCdr } from "../../../src/tools/cdr-generator.js";
 import { SmtpSink } from "../../../src/tools/smtp-sink.js";
@@ -36,8 +36,6 @@ import { CHAOS_PORTS } from "./servers.js";
 
 const run = promisify(execFile);
 const STRIPE_KEY = "sk_test_chaos";
-const LOW = 5_000_000n;
-const BLOCK = 2_000_000n;
 export const AUTO_RECHARGE_MICROS = 25_000_000n;
 
 /** Seeded (mulberry32, the generator's own), so a failing run can be repeated with CHAOS_SEED. */
@@ -117,7 +115,9 @@ export interface ChaosRig {
   /** From now on, an emailed event may have several copies of its email (same Message-ID). */
   allowEmailResends(): void;
   /** Waits until the rater, the outbox and both workers have handled everything. */
-  quiesce(timeoutMs?: number): Promise<void>;
+  /** Waits until the rater, the outbox and both workers have handled everything; on a time-out it
+   * says what had not, with the rater's output when given. */
+  quiesce(timeoutMs?: number, rater?: RaterProcess): Promise<void>;
   checkNow(label: string): Promise<void>;
   checkAll(label: string): Promise<void>;
 }
@@ -283,12 +283,10 @@ export async function chaosRig(scope: Scope, seed: number, options: ChaosOptions
           ).toBeDefined();
           expect(-BigInt(row.amount_micros), `${label}: charge of ${row.cdr_id}`).toBe(chargeOf(cdr!));
         }
-        if (before >= LOW && balance < LOW) hit("low_balance");
-        if (before >= BLOCK && balance < BLOCK) hit("blocked");
-        if (before < BLOCK && balance >= BLOCK) hit("unblocked");
+        // The balance rules of src/core/balance-rules.ts, the ones apply-2n.lua applies.
+        for (const type of crossings(before, balance)) hit(type);
         if (row.kind === "auto_recharge") hit("recharged");
-        if (auto && balance <= LOW && (before > LOW || row.kind === "auto_recharge"))
-          hit("auto_recharge_requested");
+        if (auto && requestsOnlineRecharge(before, balance, row.kind)) hit("auto_recharge_requested");
       });
       // Events once per crossing: exactly what the replay of the ledger finds.
       const recorded: Record<string, number> = {};
@@ -389,6 +387,38 @@ export async function chaosRig(scope: Scope, seed: number, options: ChaosOptions
     expect(byId.size, `${label}: emails of events never recorded`).toBe(emailed.length);
   }
 
+  /** What has not caught up yet, each named with its numbers (empty once everything has). */
+  async function notCaughtUp(): Promise<string[]> {
+    const unmet: string[] = [];
+    const lag = async (group: string, topic: string) => {
+      const ends = await s.admin.endOffsets(topic);
+      const committed = new Map(
+        (await s.admin.committedOffsets(group, topic)).map((p) => [p.partition, p.offset]),
+      );
+      return ends
+        .filter((e) => e.offset !== "0" && committed.get(e.partition) !== e.offset)
+        .map((e) => `p${e.partition} ${committed.get(e.partition) ?? "none"}/${e.offset}`);
+    };
+    const cdrLag = await lag(s.group, s.topics.cdrs).catch((e: Error) => [
+      `offsets unreadable: ${e.message}`,
+    ]);
+    if (cdrLag.length > 0) unmet.push(`rater group on cdrs (committed/end) ${cdrLag.join(", ")}`);
+    const unpublished = await count("select count(*) as n from balance_events where published_at is null");
+    if (unpublished !== 0) unmet.push(`${unpublished} events unpublished`);
+    const requested = await count(
+      "select count(*) as n from balance_events where type = 'auto_recharge_requested'",
+    );
+    const credited = await count("select count(*) as n from ledger_entries where kind = 'auto_recharge'");
+    if (requested !== credited) unmet.push(`${requested} auto-recharges requested, ${credited} credited`);
+    for (const [kind, w] of Object.entries(workers)) {
+      const behind = await lag(w.group, s.topics.balanceEvents).catch((e: Error) => [
+        `unreadable: ${e.message}`,
+      ]);
+      if (behind.length > 0) unmet.push(`${kind}-worker on balance events ${behind.join(", ")}`);
+    }
+    return unmet;
+  }
+
   return {
     s,
     redis,
@@ -413,27 +443,23 @@ export async function chaosRig(scope: Scope, seed: number, options: ChaosOptions
       await workers[kind]?.process.stop("SIGKILL");
       if (kind === "notify") resendsAllowed = true;
     },
-    async quiesce(timeoutMs = 120_000) {
+    async quiesce(timeoutMs = 120_000, rater?: RaterProcess) {
       const deadline = Date.now() + timeoutMs;
       let stable = 0;
+      let waitingFor: string[] = [];
       while (stable < 2) {
         if (Date.now() > deadline) {
           const logs = Object.entries(workers)
-            .map(([k, w]) => `--- ${k}-worker:\n${w.process.output().slice(0, 3000)}`)
+            .map(([k, w]) => `--- ${k}-worker:\n${w.process.output().slice(-3000)}`)
             .join("\n");
-          throw new Error(`the rater and workers did not catch up within ${timeoutMs} ms\n${logs}`);
+          const raterLog = rater ? `--- rater:\n${rater.output().slice(-6000)}\n` : "";
+          throw new Error(
+            `the rater and workers did not catch up within ${timeoutMs} ms; still waiting for: ` +
+              `${waitingFor.join("; ")}\n${raterLog}${logs}`,
+          );
         }
-        const done =
-          (await s.caughtUp().catch(() => false)) &&
-          (await count("select count(*) as n from balance_events where published_at is null")) === 0 &&
-          (await count("select count(*) as n from balance_events where type = 'auto_recharge_requested'")) ===
-            (await count("select count(*) as n from ledger_entries where kind = 'auto_recharge'")) &&
-          (await Promise.all(
-            Object.values(workers).map((w) =>
-              groupCaughtUp(s.admin, w.group, s.topics.balanceEvents).catch(() => false),
-            ),
-          ).then((all) => all.every(Boolean)));
-        stable = done ? stable + 1 : 0;
+        waitingFor = await notCaughtUp();
+        stable = waitingFor.length === 0 ? stable + 1 : 0;
         await sleep(250);
       }
     },

@@ -8,6 +8,8 @@
   KEYS[2a-1]  account a's state hash          rs1:{<account>}:state
   KEYS[2a]    account a's unconfirmed entries rs1:{<account>}:pending  (idempotency key -> result)
   ARGV[1]     month of the request, "YYYY-MM" UTC (monthly reload limits)
+  ARGV[2]     low-balance threshold, ARGV[3] block threshold, micros (core/balance-rules.ts,
+              where the crossing rules this script applies are written as pure functions)
   then, for each account in KEYS order:
     N, then N times: idempotency key, amount micros (signed integer), kind, floor micros
     (empty for none: the entry is refused if it would take the balance, less the holds
@@ -38,12 +40,11 @@
   CDR settles nothing (calls-1.lua marks it expired when it meets it). The lookups are
   skipped for accounts with no open session ("open_calls", read with the balance), so
   the hot path costs nothing more for them.
-  Thresholds (micros): low balance 5.00, block 2.00.
   Months never go back: a writer whose clock is behind the month Redis holds counts in
   that month, so monthly limits do not depend on which writer's clock is right.
 ]]
-local LOW = 5000000
-local BLOCK = 2000000
+local LOW = tonumber(ARGV[2])
+local BLOCK = tonumber(ARGV[3])
 local MAX_RELOADS_PER_ENTRY = 10
 local MAX_EXACT = 9007199254740991
 -- Entries per HMGET/HSET of the pending hash: within Lua's unpack limit.
@@ -258,7 +259,7 @@ local function apply_account(state_key, pending_key, at, n)
 end
 
 local replies = {}
-local at = 2
+local at = 4
 for a = 1, #KEYS / 2 do
   local n = tonumber(ARGV[at])
   replies[a] = apply_account(KEYS[2 * a - 1], KEYS[2 * a], at + 1, n)

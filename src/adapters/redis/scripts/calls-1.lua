@@ -24,6 +24,9 @@
   close  ARGV[4] rev, ARGV[5] settled|expired: closes the session if it is still at
          that rev (a start the ledger says was closed long ago).
 
+  ARGV[#ARGV]  (every op) the block threshold, micros (core/balance-rules.ts): available
+               credit is the balance less it and the holds.
+
   The time is Redis's own (TIME), so every rater agrees on expiry. An open session past
   its "until" is expired when met: it holds nothing from that instant.
 
@@ -34,7 +37,7 @@
     session  the encoded session (empty when there is none); for list, every open
              session follows as call_id, encoded, call_id, encoded, ...
 ]]
-local BLOCK = 2000000
+local BLOCK = tonumber(ARGV[#ARGV])
 
 local state_key = KEYS[1]
 local op = ARGV[1]
