@@ -48,7 +48,8 @@ export interface CallDeps {
   store: CallStore;
   pool: pg.Pool;
   write: Pick<WritePathDeps, "store" | "ledger" | "logger" | "onRestore">;
-  rateTable: () => RateTable | undefined;
+  /** The newest version of the account's plan (SPEC §10). */
+  rateTable: (accountId: string) => RateTable | undefined | Promise<RateTable | undefined>;
   settings: CallSettings;
   metrics?: CallMetrics;
   now?: () => Date;
@@ -191,7 +192,7 @@ async function start(
   meta: CallMeta,
 ): Promise<GrantResult> {
   const { settings } = deps;
-  const pricing = callPricing(deps.rateTable(), meta, deps.now?.() ?? new Date());
+  const pricing = callPricing(await deps.rateTable(accountId), meta, deps.now?.() ?? new Date());
   // No rate: nothing to hold against; an open session of this call still answers as it stands.
   const steps = pricing ? holdSteps(pricing, 0, settings.quotaSeconds) : [];
   const reply = await inRedis(deps, accountId, () =>
@@ -254,7 +255,8 @@ async function renew(
 ): Promise<GrantResult> {
   const { settings } = deps;
   const current = (await peek(deps, accountId, callId))?.session;
-  const pricing = current && callPricing(deps.rateTable(), current.meta, deps.now?.() ?? new Date());
+  const pricing =
+    current && callPricing(await deps.rateTable(accountId), current.meta, deps.now?.() ?? new Date());
   // Steps from the grant read just now: a renew racing this one may have granted more,
   // and the script ignores steps below the session's grant as it finds it.
   const steps =
@@ -296,7 +298,7 @@ export async function endCall(
   if (current === undefined) return unknownCall(deps, accountId, callId);
   // The hold after end is the charge of the reported duration; without a rate in force
   // any more (a deck import), the session keeps what it holds.
-  const pricing = callPricing(deps.rateTable(), current.meta, deps.now?.() ?? new Date());
+  const pricing = callPricing(await deps.rateTable(accountId), current.meta, deps.now?.() ?? new Date());
   const hold = pricing ? callCharge(pricing, durationSeconds) : current.heldMicros;
   const reply = await inRedis(deps, accountId, () =>
     deps.store.end(accountId, callId, hold, timing(settings)),
