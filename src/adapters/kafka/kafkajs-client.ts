@@ -1,6 +1,6 @@
 import kafkajs from "kafkajs";
 import type { Logger } from "../../observability/logger.js";
-import { configEntries, kafkaAdmin } from "./admin.js";
+import { configEntries, kafkaAdmin, waitUntilServed } from "./admin.js";
 import { handleThenCommit } from "./batches.js";
 import { registerCompressionCodecs } from "./codecs.js";
 import type {
@@ -96,7 +96,7 @@ export function createKafkajsClient(options: KafkajsClientOptions): KafkaClient 
       await admin.connect();
       return kafkaAdmin(admin, async (missing) => {
         await admin.createTopics({
-          waitForLeaders: true,
+          waitForLeaders: false, // it gives up while the broker still learns the topic
           topics: missing.map((t) => ({
             topic: t.topic,
             numPartitions: t.partitions,
@@ -104,6 +104,7 @@ export function createKafkajsClient(options: KafkajsClientOptions): KafkaClient 
             configEntries: configEntries(t),
           })),
         });
+        await waitUntilServed(admin, missing);
       });
     },
   };
