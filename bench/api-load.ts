@@ -10,6 +10,11 @@
  * accounts and destinations, one switch key), then GET /healthz at the same rate as a
  * baseline of the HTTP stack in the same run. Raw results go to bench/results/raw/;
  * the last line printed is one JSON object.
+ *
+ * Call sessions (SPEC §8): `--targets sessions` (or `authorize,sessions`) offers calls
+ * at `--session-rates` (default 500,1000,2000 calls/s), each a start then an end, with
+ * the latency of starts and ends apart, then /healthz pairs at the same rates through
+ * the same client (bench/lib/session-load.ts).
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
@@ -32,6 +37,7 @@ import { createLogger } from "../src/observability/logger.js";
 import { allTopics, topicNames } from "../src/pipeline/rater.js";
 import { generateCdrs, offerAtRate, prng } from "../src/tools/cdr-generator.js";
 import { machine, median } from "./lib/report.js";
+import { offerPairs, type PairLoad } from "./lib/session-load.js";
 
 /** The part of autocannon's API used here (it ships no types). */
 interface Histogram {
@@ -69,12 +75,16 @@ const { values } = parseArgs({
     runs: { type: "string" },
     seconds: { type: "string" },
     rates: { type: "string" },
+    targets: { type: "string" },
+    "session-rates": { type: "string" },
   },
 });
 const settings = {
   runs: Number(values.runs ?? 1),
   seconds: Number(values.seconds ?? 20),
   apiRates: (values.rates ?? "500,2000").split(",").map(Number),
+  targets: (values.targets ?? "authorize,sessions").split(","),
+  sessionRates: (values["session-rates"] ?? "500,1000,2000").split(",").map(Number),
   cdrRate: 2_000,
   accounts: 1_000,
   connections: 16,
@@ -112,6 +122,7 @@ const admin = await kafka.admin();
 const topics = topicNames(`bench-api-${runId}.`);
 const accounts = Array.from({ length: settings.accounts }, (_, i) => `api-${runId}-${i}`);
 const phases: Phase[][] = [];
+const sessionPhases: (PairLoad & { target: "sessions" | "healthz"; run: number })[] = [];
 let stopStream = false;
 
 try {
@@ -166,7 +177,36 @@ try {
 
     for (let run = 1; run <= settings.runs; run++) {
       const results: Phase[] = [];
-      for (const rate of settings.apiRates) {
+      for (const rate of settings.targets.includes("sessions") ? settings.sessionRates : []) {
+        for (const target of ["sessions", "healthz"] as const) {
+          const direction = () => (random() < 0.8 ? "outbound" : "inbound");
+          const result = await offerPairs({
+            port,
+            key: switchKey,
+            perSecond: rate,
+            seconds: settings.seconds,
+            pair: (i) => {
+              if (target === "healthz")
+                return [
+                  { method: "GET", path: "/healthz" },
+                  { method: "GET", path: "/healthz" },
+                ];
+              const d = direction();
+              const base = `/v1/accounts/${pick(accounts)}/calls`;
+              const callId = `b-${run}-${rate}-${i}`;
+              const to = `+${pick(prefixes[d])}${String(Math.floor(random() * 1e7)).padStart(7, "0")}`;
+              return [
+                { method: "POST", path: base, body: { call_id: callId, direction: d, to } },
+                { method: "POST", path: `${base}/${callId}/end`, body: { duration_seconds: 60 } },
+              ];
+            },
+          });
+          const phase = { target, run, ...result };
+          sessionPhases.push(phase);
+          log(`run ${run} ${JSON.stringify(phase)}`);
+        }
+      }
+      for (const rate of settings.targets.includes("authorize") ? settings.apiRates : []) {
         for (const target of ["authorize", "healthz"] as const) {
           const ratedBefore = await ratedTotal();
           const result = await autocannon({
@@ -213,7 +253,7 @@ try {
     log(`rater stopped (exit ${await rater.stop()})`);
   }
 
-  const summary = settings.apiRates.flatMap((rate) =>
+  const summary = (settings.targets.includes("authorize") ? settings.apiRates : []).flatMap((rate) =>
     (["authorize", "healthz"] as const).map((target) => {
       const runs = phases.map((r) => r.find((p) => p.offered === rate && p.target === target)!);
       const med = (f: (p: Phase) => number) => median(runs.map(f));
@@ -235,7 +275,7 @@ try {
   writeFileSync(
     file,
     JSON.stringify(
-      { settings, machine: machine(), date: new Date().toISOString(), phases, summary },
+      { settings, machine: machine(), date: new Date().toISOString(), phases, summary, sessionPhases },
       null,
       2,
     ),
@@ -245,7 +285,29 @@ try {
       `${s.target.padEnd(9)} ${String(s.offered).padStart(5)}/s → ${s.achieved}/s  p50 ${s.p50_ms} ms  p99 ${s.p99_ms} ms  max ${s.max_ms} ms  errors ${s.errors}  non-2xx ${s.non2xx}  (stream ${s.cdrs_rated_per_s} CDRs/s)`,
     );
   }
-  console.log(JSON.stringify({ bench: "api", runs: settings.runs, raw: file, summary }));
+  const sessions = (settings.targets.includes("sessions") ? settings.sessionRates : []).flatMap((rate) =>
+    (["sessions", "healthz"] as const).map((target) => {
+      const runs = sessionPhases.filter((p) => p.offered === rate && p.target === target);
+      const med = (f: (p: PairLoad) => number) => median(runs.map(f));
+      return {
+        target: target === "sessions" ? "start+end" : "healthz×2",
+        offered: rate,
+        achieved: med((p) => p.achieved),
+        first_p50_ms: med((p) => p.first.p50),
+        first_p99_ms: med((p) => p.first.p99),
+        second_p50_ms: med((p) => p.second.p50),
+        second_p99_ms: med((p) => p.second.p99),
+        errors: runs.reduce((n, p) => n + p.errors + p.dropped, 0),
+        non2xx: runs.reduce((n, p) => n + p.non2xx, 0),
+      };
+    }),
+  );
+  for (const s of sessions) {
+    log(
+      `${s.target.padEnd(9)} ${String(s.offered).padStart(5)}/s → ${s.achieved}/s  first (start) p50 ${s.first_p50_ms} ms p99 ${s.first_p99_ms} ms  second (end) p50 ${s.second_p50_ms} ms p99 ${s.second_p99_ms} ms  errors+dropped ${s.errors}  non-2xx ${s.non2xx}`,
+    );
+  }
+  console.log(JSON.stringify({ bench: "api", runs: settings.runs, raw: file, summary, sessions }));
 } finally {
   await admin.deleteTopics(allTopics(topics)).catch(() => undefined);
   await admin.disconnect();

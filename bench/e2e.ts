@@ -3,6 +3,8 @@
  *
  *   npm run bench:e2e               3 runs of each, 600,000 CDRs, 6 partitions, latency sweep
  *   npm run bench:e2e -- --quick    1 run, 150,000 CDRs, 3 partitions (about 2-3 minutes)
+ *   npm run bench:e2e -- --sessions also: every CDR settling a call session against none
+ *                                   (--session-cdrs, default 20,000; bench/lib/session-settlement.ts)
  *
  * A carrier deck (50,000 prefixes × 3 dated versions) and 10,000 accounts with Zipf
  * traffic, some surcharges, are loaded into a schema of the bench's own. CDRs are
@@ -44,6 +46,7 @@ import { carrierDeck } from "./lib/carrier-deck.js";
 import { ledgerCeiling } from "./lib/ledger-ceiling.js";
 import { cpuDelta, cpuSeconds } from "./lib/cpu.js";
 import { machine, median } from "./lib/report.js";
+import { compareSessionSettlement } from "./lib/session-settlement.js";
 import { lineChart } from "./lib/svg-chart.js";
 
 const { values } = parseArgs({
@@ -62,6 +65,16 @@ const { values } = parseArgs({
     client: { type: "string" },
     // Writes a V8 CPU profile of each rater run to bench/results/profiles/.
     profile: { type: "boolean", default: false },
+    // Rate plans (issue 18): after the single-plan runs, the same runs again with the
+    // accounts spread over n plans of the deck's size each (other prices, same prefixes),
+    // and the rater's memory with them loaded. Skips the latency sweep and ledger ceiling.
+    plans: { type: "string" },
+    // With --plans: load the plans but leave every account on default, to tell the cost
+    // of the bigger heap from the cost of rating by many plans.
+    "plans-unused": { type: "boolean", default: false },
+    // Also time CDRs that each settle a call session against CDRs that settle none.
+    sessions: { type: "boolean", default: false },
+    "session-cdrs": { type: "string" },
   },
 });
 const quick = values.quick;
@@ -83,6 +96,8 @@ const settings = {
   maxWaitTimeMs: 500,
   offeredRates: quick ? [1_000, 4_000] : [1_000, 2_000, 4_000, 8_000],
   latencySeconds: quick ? 8 : 15,
+  plans: positiveInteger("--plans", values.plans ?? "1"),
+  plansUnused: values["plans-unused"],
 };
 const config = loadConfig(process.env);
 const logger = createLogger("error");
@@ -161,77 +176,110 @@ try {
     );
   }
 
-  const ceiling = await measureLedgerCeiling(Math.max(1, Math.round(median(batchSizes))));
+  const sessions = values.sessions
+    ? await compareSessionSettlement({
+        pool,
+        redis,
+        logger,
+        runs: settings.runs,
+        cdrs: Number(values["session-cdrs"] ?? 20_000),
+        cdrOptions,
+        newTopics: async (tag) => {
+          const prefix = `bench-${runId}-${tag}.`;
+          const topics = topicNames(prefix);
+          topicsToDelete.push(...allTopics(topics));
+          await admin.createTopics(
+            allTopics(topics).map((topic) => ({ topic, partitions: settings.partitions })),
+          );
+          return { prefix, cdrs: topics.cdrs };
+        },
+        produce: (topic, cdrs) => produceAll(kafka, topic, cdrs),
+        pipeline: async (topic, prefix, expected) => (await pipelineRun(topic, prefix, expected)).perSecond,
+        log,
+      })
+    : undefined;
 
-  // Latency at fixed offered rates, the rater already running and caught up.
-  const latencyTopics = topicNames(`bench-${runId}-lat.`);
-  topicsToDelete.push(...allTopics(latencyTopics));
-  await admin.createTopics(
-    allTopics(latencyTopics).map((topic) => ({ topic, partitions: settings.partitions })),
-  );
-  const raters = startRaters(`bench-${runId}-lat.`);
-  const latency: { offered: number; achieved: number; p50: number; p99: number }[] = [];
-  try {
-    await Promise.all(raters.map(waitReady));
-    for (const rate of settings.offeredRates) {
-      latency.push(await latencyAt(rate, latencyTopics, cdrOptions));
-      log(`latency at ${rate}/s: ${JSON.stringify(latency.at(-1))}`);
+  if (settings.plans > 1) {
+    await plansComparison(deck.prefixes, cdrOptions, throughput.pipeline);
+  } else {
+    const ceiling = await measureLedgerCeiling(Math.max(1, Math.round(median(batchSizes))));
+
+    // Latency at fixed offered rates, the rater already running and caught up.
+    const latencyTopics = topicNames(`bench-${runId}-lat.`);
+    topicsToDelete.push(...allTopics(latencyTopics));
+    await admin.createTopics(
+      allTopics(latencyTopics).map((topic) => ({ topic, partitions: settings.partitions })),
+    );
+    const raters = startRaters(`bench-${runId}-lat.`);
+    const latency: { offered: number; achieved: number; p50: number; p99: number }[] = [];
+    try {
+      await Promise.all(raters.map(waitReady));
+      for (const rate of settings.offeredRates) {
+        latency.push(await latencyAt(rate, latencyTopics, cdrOptions));
+        log(`latency at ${rate}/s: ${JSON.stringify(latency.at(-1))}`);
+      }
+    } finally {
+      await stopRaters(raters);
     }
-  } finally {
-    await stopRaters(raters);
-  }
 
-  const cdrsPerS = median(throughput.pipeline);
-  const baselinePerS = median(throughput.baseline);
-  const atLowest = latency[0]!;
-  const result = {
-    cdrs_per_s: Math.round(cdrsPerS),
-    baseline_consume_per_s: Math.round(baselinePerS),
-    ratio: Number((cdrsPerS / baselinePerS).toFixed(3)),
-    p50_ms: atLowest.p50,
-    p99_ms: atLowest.p99,
-    raters: settings.raters,
-    ledger_ceiling_rows_per_s: Math.round(ceiling.ofRaters(settings.raters)),
-    ledger_ratio: Number((cdrsPerS / ceiling.ofRaters(settings.raters)).toFixed(3)),
-  };
-  mkdirSync("bench/results/raw", { recursive: true });
-  writeFileSync(
-    `bench/results/raw/e2e-${runId}.json`,
-    JSON.stringify(
-      {
-        machine: machine(),
-        date: new Date().toISOString(),
-        settings,
-        throughput,
-        cpuPerRun,
-        latency,
-        batchSizes,
-        ceiling: ceiling.runs,
-        result,
-      },
-      null,
-      2,
-    ),
-  );
-  writeFileSync(
-    "bench/results/e2e.svg",
-    lineChart({
-      title: `ratestream end to end (${settings.client}, ${settings.partitions} partitions, ${settings.raters} rater${settings.raters > 1 ? "s" : ""}, ${new Date().toISOString().slice(0, 10)})`,
-      xLabel: "offered CDRs/s",
-      series: [
-        { name: "achieved CDRs/s", points: latency.map((l) => [l.offered, l.achieved]), axis: "left" },
-        { name: "p50 latency ms", points: latency.map((l) => [l.offered, l.p50]), axis: "right" },
-        { name: "p99 latency ms", points: latency.map((l) => [l.offered, l.p99]), axis: "right" },
-      ],
-      notes: [
-        `saturated pipeline: ${result.cdrs_per_s} CDRs/s; bare consumer: ${result.baseline_consume_per_s}/s`,
-      ],
-    }),
-  );
-  log(
-    `machine: ${machine()}; raw figures in bench/results/raw/e2e-${runId}.json; chart in bench/results/e2e.svg`,
-  );
-  console.log(JSON.stringify(result));
+    const cdrsPerS = median(throughput.pipeline);
+    const baselinePerS = median(throughput.baseline);
+    const atLowest = latency[0]!;
+    const result = {
+      cdrs_per_s: Math.round(cdrsPerS),
+      baseline_consume_per_s: Math.round(baselinePerS),
+      ratio: Number((cdrsPerS / baselinePerS).toFixed(3)),
+      p50_ms: atLowest.p50,
+      p99_ms: atLowest.p99,
+      raters: settings.raters,
+      ledger_ceiling_rows_per_s: Math.round(ceiling.ofRaters(settings.raters)),
+      ledger_ratio: Number((cdrsPerS / ceiling.ofRaters(settings.raters)).toFixed(3)),
+      ...(sessions && {
+        sessions_cdrs_per_s: Math.round(median(sessions.withSessions)),
+        no_sessions_cdrs_per_s: Math.round(median(sessions.withoutSessions)),
+        sessions_ratio: sessions.ratio,
+      }),
+    };
+    mkdirSync("bench/results/raw", { recursive: true });
+    writeFileSync(
+      `bench/results/raw/e2e-${runId}.json`,
+      JSON.stringify(
+        {
+          machine: machine(),
+          date: new Date().toISOString(),
+          settings,
+          throughput,
+          cpuPerRun,
+          latency,
+          batchSizes,
+          ceiling: ceiling.runs,
+          sessions,
+          result,
+        },
+        null,
+        2,
+      ),
+    );
+    writeFileSync(
+      "bench/results/e2e.svg",
+      lineChart({
+        title: `ratestream end to end (${settings.client}, ${settings.partitions} partitions, ${settings.raters} rater${settings.raters > 1 ? "s" : ""}, ${new Date().toISOString().slice(0, 10)})`,
+        xLabel: "offered CDRs/s",
+        series: [
+          { name: "achieved CDRs/s", points: latency.map((l) => [l.offered, l.achieved]), axis: "left" },
+          { name: "p50 latency ms", points: latency.map((l) => [l.offered, l.p50]), axis: "right" },
+          { name: "p99 latency ms", points: latency.map((l) => [l.offered, l.p99]), axis: "right" },
+        ],
+        notes: [
+          `saturated pipeline: ${result.cdrs_per_s} CDRs/s; bare consumer: ${result.baseline_consume_per_s}/s`,
+        ],
+      }),
+    );
+    log(
+      `machine: ${machine()}; raw figures in bench/results/raw/e2e-${runId}.json; chart in bench/results/e2e.svg`,
+    );
+    console.log(JSON.stringify(result));
+  }
 } finally {
   await admin.deleteTopics(topicsToDelete).catch(() => undefined);
   await admin.disconnect();
@@ -242,6 +290,101 @@ try {
   await pool.end();
   await rootPool.query(`drop schema ${quoteIdent(schema)} cascade`);
   await rootPool.end();
+}
+
+/**
+ * The same pipeline runs with the accounts spread over settings.plans plans (issue 18):
+ * each plan a deck of the same size and prefixes at other prices; then the rater's
+ * memory with every plan loaded, against a rater with the single plan.
+ */
+async function plansComparison(
+  prefixes: { outbound: string[]; inbound: string[] },
+  cdrOptions: Parameters<typeof generateCdrs>[1],
+  singlePlan: number[],
+): Promise<void> {
+  const singleMemory = await raterMemory(`bench-${runId}-mem1.`);
+  const started = performance.now();
+  for (let p = 1; p < settings.plans; p++) {
+    const deck = carrierDeck(settings.prefixes, settings.deckVersions, 7, 100 + p);
+    await importDeckSet(
+      pool,
+      {
+        rates: { file: `carrier-plan-${p}.csv`, text: deck.csv },
+        surcharges: { file: "rates/surcharges.csv", text: await readFile("rates/surcharges.csv", "utf8") },
+      },
+      `plan-${p}`,
+    );
+    if (deck.prefixes.outbound.length !== prefixes.outbound.length)
+      throw new Error("plan decks differ in prefixes");
+  }
+  log(`imported ${settings.plans - 1} more plans in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  // Round-robin: account i on plan i mod n (plan 0 is default).
+  if (!settings.plansUnused)
+    await pool.query(
+      `update accounts set plan = case when (substring(account_id from '[0-9]+$')::int % $1) = 0 then 'default'
+       else 'plan-' || (substring(account_id from '[0-9]+$')::int % $1) end
+     where account_id like 'e2e-%'`,
+      [settings.plans],
+    );
+  const multiMemory = await raterMemory(`bench-${runId}-memn.`);
+  const multiPlan: number[] = [];
+  for (let run = 1; run <= settings.runs; run++) {
+    const prefix = `bench-${runId}-plans-${run}.`;
+    const topics = topicNames(prefix);
+    topicsToDelete.push(...allTopics(topics));
+    await admin.createTopics(allTopics(topics).map((topic) => ({ topic, partitions: settings.partitions })));
+    const produced = await produceAll(
+      kafka,
+      topics.cdrs,
+      generateCdrs(settings.cdrs, { ...cdrOptions, seed: run, idPrefix: `p${run}` }),
+    );
+    const pipeline = await pipelineRun(topics.cdrs, prefix, produced);
+    multiPlan.push(pipeline.perSecond);
+    log(`run ${run}: ${settings.plans} plans: pipeline ${Math.round(pipeline.perSecond)} CDRs/s`);
+  }
+  const { rows } = await pool.query<{ plan: string; n: string }>(
+    "select plan, count(*) as n from accounts where account_id like 'e2e-%' group by plan",
+  );
+  const result = {
+    plans: settings.plans,
+    accounts: settings.accounts,
+    prefixes_per_plan: settings.prefixes,
+    accounts_per_plan: [Math.min(...rows.map((r) => Number(r.n))), Math.max(...rows.map((r) => Number(r.n)))],
+    single_plan_cdrs_per_s: Math.round(median(singlePlan)),
+    plans_cdrs_per_s: Math.round(median(multiPlan)),
+    plans_ratio: Number((median(multiPlan) / median(singlePlan)).toFixed(3)),
+    rater_memory_single_plan_mb: singleMemory,
+    rater_memory_plans_mb: multiMemory,
+  };
+  mkdirSync("bench/results/raw", { recursive: true });
+  writeFileSync(
+    `bench/results/raw/e2e-plans-${runId}.json`,
+    JSON.stringify(
+      { machine: machine(), date: new Date().toISOString(), settings, singlePlan, multiPlan, result },
+      null,
+      2,
+    ),
+  );
+  log(`machine: ${machine()}; raw figures in bench/results/raw/e2e-plans-${runId}.json`);
+  console.log(JSON.stringify(result));
+}
+
+/** A rater's resident and heap memory (MB) once ready, every plan loaded, after a GC-settling pause. */
+async function raterMemory(prefix: string): Promise<{ rss: number; heap_used: number }> {
+  const topics = topicNames(prefix);
+  topicsToDelete.push(...allTopics(topics));
+  const rater = startRater(prefix, 19_900 + Math.floor(Math.random() * 90));
+  try {
+    await waitReady(rater);
+    await sleep(3_000);
+    const mb = async (name: string) => Math.round((await metric(rater.port, name)) / 1e6);
+    return {
+      rss: await mb("ratestream_process_resident_memory_bytes"),
+      heap_used: await mb("ratestream_nodejs_heap_size_used_bytes"),
+    };
+  } finally {
+    await stopRaters([rater]);
+  }
 }
 
 async function produceAll(client: KafkaClient, topic: string, cdrs: Iterable<unknown>): Promise<number> {

@@ -50,8 +50,9 @@ export interface CarrierDeck {
   prefixes: { outbound: string[]; inbound: string[] };
 }
 
-export function carrierDeck(prefixCount: number, versions = 3, seed = 7): CarrierDeck {
-  const random = prng(seed);
+/** priceSeed: other prices on the same prefixes (one deck per rate plan). */
+export function carrierDeck(prefixCount: number, versions = 3, seed = 7, priceSeed?: number): CarrierDeck {
+  let random = prng(seed);
   const seen = new Set<string>();
   const outbound: string[] = [];
   const inbound: string[] = [];
@@ -64,6 +65,7 @@ export function carrierDeck(prefixCount: number, versions = 3, seed = 7): Carrie
     seen.add(prefix);
     (random() < 0.8 ? outbound : inbound).push(prefix);
   }
+  if (priceSeed !== undefined) random = prng(priceSeed);
   const lines = [RATE_DECK_COLUMNS.join(",")];
   for (const [direction, list] of [
     ["outbound", outbound],

@@ -12,11 +12,17 @@ import { listCalls, type CallDeps, type CallMetrics, type CallSettings } from ".
 import type { CallStore } from "../calls/types.js";
 import { ApiError } from "./errors.js";
 
+/** Finds the rate version that prices an account: in memory on a rater, so usually sync. */
+export type RateTableOf = (accountId: string) => RateTable | undefined | Promise<RateTable | undefined>;
+
 export interface ApiDeps {
   pool: pg.Pool;
   write: WritePathDeps;
-  /** The rate version in force; undefined before the first import. */
-  rateTable: () => RateTable | undefined;
+  /**
+   * The newest version of the account's plan (SPEC §10); undefined when the account or
+   * its plan's version is unknown.
+   */
+  rateTable: RateTableOf;
   /** undefined without STRIPE_SECRET_KEY: card routes answer 503. */
   payments: CardPayments | undefined;
   /** Publishes recorded balance events at once (the outbox sweep would, later). */

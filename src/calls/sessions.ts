@@ -13,7 +13,11 @@
  * start finds it and answers it as it stands.
  */
 import type pg from "pg";
-import { callSessionState, recordCallSession } from "../adapters/postgres/call-sessions.js";
+import {
+  callSessionState,
+  recordCallSession,
+  settleCallSession,
+} from "../adapters/postgres/call-sessions.js";
 import { restoreFromLedger, type WritePathDeps } from "../balances/write-path.js";
 import { utcMonth } from "../balances/types.js";
 import { MAX_DURATION_SECONDS } from "../core/cdr.js";
@@ -44,7 +48,8 @@ export interface CallDeps {
   store: CallStore;
   pool: pg.Pool;
   write: Pick<WritePathDeps, "store" | "ledger" | "logger" | "onRestore">;
-  rateTable: () => RateTable | undefined;
+  /** The newest version of the account's plan (SPEC §10). */
+  rateTable: (accountId: string) => RateTable | undefined | Promise<RateTable | undefined>;
   settings: CallSettings;
   metrics?: CallMetrics;
   now?: () => Date;
@@ -123,7 +128,13 @@ async function record(
     return { status: "unrecorded", error };
   }
   if (recorded.status === "recorded") {
-    await stillHeld(deps, accountId, session);
+    if ((await stillHeld(deps, accountId, session)) === "settled") {
+      // The CDR was debited between the grant and this record: it settled the session
+      // in Redis, but found no row here to settle. The call is over: 409, as a start
+      // after settlement answers (SPEC §8).
+      await settleCallSession(deps.pool, accountId, session.callId);
+      return { status: "conflict", message: `call ${session.callId} is already settled` };
+    }
     return recorded;
   }
   // Redis lost the closed record (a wipe) and granted afresh: the ledger's word stands.
@@ -142,11 +153,17 @@ async function record(
  * restored it from a ledger that did not have the grant yet: then it holds less than
  * the switch is about to be told. Dropping the account makes its next use restore it
  * again, from a ledger that now has the grant. (An account still missing restores so.)
+ * "settled": the session's CDR was debited before the record, and settled it in Redis.
  */
-async function stillHeld(deps: CallDeps, accountId: string, session: CallSession): Promise<void> {
+async function stillHeld(
+  deps: CallDeps,
+  accountId: string,
+  session: CallSession,
+): Promise<"settled" | undefined> {
   const reply = await deps.store.list(accountId, timing(deps.settings), session.callId);
-  if (reply === "missing") return;
+  if (reply === "missing") return undefined;
   const held = reply.session;
+  if (held?.state === "settled") return "settled";
   if (held === undefined || (isOpen(held) && held.rev < session.rev)) {
     deps.write.logger.warn(
       { accountId, callId: session.callId },
@@ -154,6 +171,7 @@ async function stillHeld(deps: CallDeps, accountId: string, session: CallSession
     );
     await deps.write.store.forget(accountId);
   }
+  return undefined;
 }
 
 export async function startCall(
@@ -174,7 +192,7 @@ async function start(
   meta: CallMeta,
 ): Promise<GrantResult> {
   const { settings } = deps;
-  const pricing = callPricing(deps.rateTable(), meta, deps.now?.() ?? new Date());
+  const pricing = callPricing(await deps.rateTable(accountId), meta, deps.now?.() ?? new Date());
   // No rate: nothing to hold against; an open session of this call still answers as it stands.
   const steps = pricing ? holdSteps(pricing, 0, settings.quotaSeconds) : [];
   const reply = await inRedis(deps, accountId, () =>
@@ -237,7 +255,8 @@ async function renew(
 ): Promise<GrantResult> {
   const { settings } = deps;
   const current = (await peek(deps, accountId, callId))?.session;
-  const pricing = current && callPricing(deps.rateTable(), current.meta, deps.now?.() ?? new Date());
+  const pricing =
+    current && callPricing(await deps.rateTable(accountId), current.meta, deps.now?.() ?? new Date());
   // Steps from the grant read just now: a renew racing this one may have granted more,
   // and the script ignores steps below the session's grant as it finds it.
   const steps =
@@ -279,7 +298,7 @@ export async function endCall(
   if (current === undefined) return unknownCall(deps, accountId, callId);
   // The hold after end is the charge of the reported duration; without a rate in force
   // any more (a deck import), the session keeps what it holds.
-  const pricing = callPricing(deps.rateTable(), current.meta, deps.now?.() ?? new Date());
+  const pricing = callPricing(await deps.rateTable(accountId), current.meta, deps.now?.() ?? new Date());
   const hold = pricing ? callCharge(pricing, durationSeconds) : current.heldMicros;
   const reply = await inRedis(deps, accountId, () =>
     deps.store.end(accountId, callId, hold, timing(settings)),

@@ -1,8 +1,11 @@
 import type { Command } from "commander";
+import type pg from "pg";
+import { DEFAULT_PLAN } from "../adapters/postgres/rate-versions.js";
 import { RatestreamError } from "../errors.js";
 import {
   createAccount,
   getAccount,
+  planHasVersion,
   updateAccount,
   type AccountChanges,
 } from "../adapters/postgres/accounts.js";
@@ -20,15 +23,27 @@ export function registerAccountCommands(program: Command): void {
     .requiredOption("--id <id>", "account id (1-64 of A-Z a-z 0-9 _ -)", parse.accountId)
     .requiredOption("--admin-email <email>", "where invoices, receipts and notices go", parse.email)
     .option("--trial", "a trial account (no auto-recharge)", false)
-    .action(async (o: { id: string; adminEmail: string; trial: boolean }) => {
-      const created = await withDatabase((pool) =>
-        createAccount(pool, { accountId: o.id, adminEmail: o.adminEmail, trial: o.trial }),
-      );
+    .option(
+      "--plan <name>",
+      "the rate plan that prices its calls and numbers (default: default)",
+      parse.planName,
+    )
+    .action(async (o: { id: string; adminEmail: string; trial: boolean; plan?: string }) => {
+      const created = await withDatabase(async (pool) => {
+        if (o.plan !== undefined) await refuseVersionlessPlan(pool, o.plan);
+        return createAccount(pool, {
+          accountId: o.id,
+          adminEmail: o.adminEmail,
+          trial: o.trial,
+          plan: o.plan,
+        });
+      });
       if (!created) throw new RatestreamError("bad_usage", `account "${o.id}" already exists`);
       print({
         account_id: o.id,
         admin_email: o.adminEmail,
         trial: o.trial,
+        plan: o.plan ?? DEFAULT_PLAN,
         balance_micros: "0",
         blocked: true,
       });
@@ -60,9 +75,15 @@ export function registerAccountCommands(program: Command): void {
       "offline auto-recharge: most reloaded in a calendar month",
       parse.positiveAmount,
     )
+    .option(
+      "--plan <name>",
+      "move the account to this rate plan: CDRs processed from now on are priced by it",
+      parse.planName,
+    )
     .action(
       async (o: {
         id: string;
+        plan?: string;
         trial?: boolean;
         adminEmail?: string;
         rechargeMode?: "online" | "offline";
@@ -86,6 +107,7 @@ export function registerAccountCommands(program: Command): void {
           trial: o.trial,
           adminEmail: o.adminEmail,
           rechargeMode: o.rechargeMode,
+          plan: o.plan,
         };
         if (offlineGiven.length === 3) {
           changes.offline = {
@@ -98,6 +120,7 @@ export function registerAccountCommands(program: Command): void {
           const { pool } = ctx;
           const current = await getAccount(pool, o.id);
           if (!current) throw new RatestreamError("bad_usage", `no account "${o.id}"`);
+          if (o.plan !== undefined) await refuseVersionlessPlan(pool, o.plan);
           if (changes.offline && (o.trial ?? current.trial)) {
             throw new RatestreamError(
               "bad_usage",
@@ -112,6 +135,16 @@ export function registerAccountCommands(program: Command): void {
         print(updated);
       },
     );
+}
+
+/** SPEC §10: an account is only put on a plan that has an imported version. */
+async function refuseVersionlessPlan(pool: pg.Pool, plan: string): Promise<void> {
+  if (!(await planHasVersion(pool, plan))) {
+    throw new RatestreamError(
+      "bad_usage",
+      `plan "${plan}" has no rate version: import one first (ratestream rates import --plan ${plan} --rates …)`,
+    );
+  }
 }
 
 function print(value: unknown): void {

@@ -2,13 +2,17 @@
  * `ratestream demo`: the whole job on local defaults. Migrates, imports the sample
  * decks, funds sample accounts, starts the rater and both workers as child processes
  * (Stripe and SMTP replaced by local fakes), sets up three showcase accounts through the
- * HTTP API, streams generated CDRs for a bounded time with a progress line, waits until
+ * HTTP API, then runs two phases, each for a bounded time with a progress line: prepaid
+ * calls placed by a switch simulator through call sessions (SPEC §8) on accounts of
+ * their own, then a throughput phase of plain CDRs at the demo's rate. It waits until
  * every record and event is handled, prints a summary read back from Kafka, Postgres,
- * the Stripe fake and the SMTP sink, reconciles (exit 1 on drift) and stops everything.
+ * the Stripe fake and the SMTP sink, reconciles (exit 1 on drift, or when an account
+ * whose calls all went through sessions fell below 2.00) and stops everything.
  */
 import { readFile } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Command } from "commander";
+import type { KafkaAdmin } from "../adapters/kafka/types.js";
 import { loadConfig } from "../config/env.js";
 import { RatestreamError } from "../errors.js";
 import { createKafkaClient } from "../adapters/kafka/select.js";
@@ -23,6 +27,7 @@ import { createLogger } from "../observability/logger.js";
 import { allTopics, topicNames } from "../pipeline/rater.js";
 import { generateCdrs, offerAtRate } from "../tools/cdr-generator.js";
 import { withStores } from "./context.js";
+import { runSessionPhase, sessionSummary } from "./demo-sessions.js";
 import {
   billingSummary,
   setUpShowcase,
@@ -41,15 +46,30 @@ interface DemoOptions {
   rate: number;
   accounts: number;
   port: number;
+  sessionSeconds: number;
+  callRate: number;
+  sessionAccounts: number;
+  speed: number;
+  lines: number;
 }
 
 export function registerDemoCommand(program: Command): void {
   program
     .command("demo")
     .description("run the whole job end to end on local defaults and print what happened")
-    .option("--seconds <n>", "how long to stream CDRs", (v) => Number(v), 20)
-    .option("--rate <n>", "CDRs offered per second", (v) => Number(v), 10_000)
-    .option("--accounts <n>", "sample accounts to fund", (v) => Number(v), 200)
+    .option("--seconds <n>", "how long the throughput phase streams plain CDRs", (v) => Number(v), 15)
+    .option("--rate <n>", "CDRs offered per second in the throughput phase", (v) => Number(v), 10_000)
+    .option("--accounts <n>", "sample accounts of the throughput phase", (v) => Number(v), 200)
+    .option(
+      "--session-seconds <n>",
+      "how long the switch places calls through sessions",
+      (v) => Number(v),
+      10,
+    )
+    .option("--call-rate <n>", "calls the switch places per second", (v) => Number(v), 100)
+    .option("--lines <n>", "calls the switch carries at once", (v) => Number(v), 500)
+    .option("--session-accounts <n>", "accounts whose calls all go through sessions", (v) => Number(v), 50)
+    .option("--speed <n>", "call seconds per real second in the session phase", (v) => Number(v), 2_400)
     .option("--port <n>", "HTTP port of the demo's rater", (v) => Number(v), 18080)
     .action(async (o: DemoOptions) => {
       process.exitCode = await runDemo(o);
@@ -77,15 +97,18 @@ async function runDemo(o: DemoOptions): Promise<number> {
     });
     say(`== rate version ${imported.version} (${imported.created ? "imported" : "already the newest"})`);
 
-    // Sample accounts, most well funded, some close to the thresholds to show crossings.
+    // Sample accounts, most well funded, some close to the thresholds to show crossings;
+    // the session phase's accounts ("-s") are funded alike.
     const accounts = Array.from({ length: o.accounts }, (_, i) => `demo-${runId}-${i + 1}`);
+    const sessionAccounts = Array.from({ length: o.sessionAccounts }, (_, i) => `demo-${runId}-s${i + 1}`);
+    const everyAccount = [...sessionAccounts, ...accounts];
     await ctx.pool.query(
       `insert into accounts (account_id, admin_email) select a, 'admin@' || a || '.example' from unnest($1::text[]) a`,
-      [accounts],
+      [everyAccount],
     );
     await applyEntries(
       ctx,
-      accounts.map((accountId, i) => ({
+      [...accounts, ...sessionAccounts].map((accountId, i) => ({
         accountId,
         key: "credit:demo-opening",
         kind: "credit" as const,
@@ -94,7 +117,10 @@ async function runDemo(o: DemoOptions): Promise<number> {
         reference: "demo-opening",
       })),
     );
-    say(`== ${accounts.length} accounts funded (${accounts[0]} … ${accounts.at(-1)})`);
+    say(
+      `== ${accounts.length} accounts funded for the throughput phase (${accounts[0]} … ${accounts.at(-1)}), ` +
+        `${sessionAccounts.length} for the session phase (${sessionAccounts[0]} … ${sessionAccounts.at(-1)})`,
+    );
 
     const admin = await kafka.admin();
     await admin.createTopics(allTopics(topics).map((topic) => ({ topic, partitions: 3 })));
@@ -104,13 +130,17 @@ async function runDemo(o: DemoOptions): Promise<number> {
     const fakes = await startBillingFakes();
     const groups = { recharge: `${GROUP}-recharge`, notify: `${GROUP}-notify` };
     const children: Child[] = [];
-    const start = (name: string, args: string[], port: number) => {
-      const child = startChild(name, [...args, "--topic-prefix", topicPrefix], port, fakes.env);
+    const start = (name: string, args: string[], port: number, env: Record<string, string> = {}) => {
+      const child = startChild(name, [...args, "--topic-prefix", topicPrefix], port, {
+        ...fakes.env,
+        ...env,
+      });
       children.push(child);
       return child;
     };
     try {
-      const rater = start("rater", ["run", "--group", GROUP], o.port);
+      // One switch key serves every tenant: its request limit must carry the switch's calls.
+      const rater = start("rater", ["run", "--group", GROUP], o.port, { API_RATE_LIMIT_PER_S: "100000" });
       const workers = [
         start("recharge-worker", ["recharge-worker", "--group", groups.recharge], o.port + 1),
         start("notify-worker", ["notify-worker", "--group", groups.notify], o.port + 2),
@@ -126,16 +156,52 @@ async function runDemo(o: DemoOptions): Promise<number> {
       );
 
       const rows = parseRateDeck(rates, "rates.csv");
+      const prefixes = {
+        outbound: rows.filter((r) => r.direction === "outbound").map((r) => r.prefix),
+        inbound: rows.filter((r) => r.direction === "inbound").map((r) => r.prefix),
+      };
       const producer = await kafka.producer();
+
+      say(
+        `== phase 1, prepaid: a switch simulator places ${o.callRate} calls/s for ${o.sessionSeconds} s on the ${sessionAccounts.length} "-s" accounts, ` +
+          `each through a call session (start, renew, cut at the grant, end, CDR); call time runs ${o.speed}× real time`,
+      );
+      const sessionStarted = Date.now();
+      const phase = await runSessionPhase({
+        pool: ctx.pool,
+        producer,
+        topic: topics.cdrs,
+        apiPort: o.port,
+        accounts: sessionAccounts,
+        prefixes,
+        seconds: o.sessionSeconds,
+        callsPerSecond: o.callRate,
+        speed: o.speed,
+        seed: Number(runId.slice(-6)) + 1,
+        idPrefix: `demo-${runId}-call`,
+        maxConcurrent: o.lines,
+        onTick: (s, sent) =>
+          progress(
+            sessionStarted,
+            o.sessionSeconds,
+            `calls ${s.offered.toLocaleString("en-US")}  refused ${Object.values(s.refused).reduce((a, b) => a + b, 0)}  renews ${s.renews}  CDRs sent ${sent}`,
+          ),
+      });
+      await drain(admin, topics.cdrs, () => progress(sessionStarted, o.sessionSeconds, "draining"));
+      const sessionDrained = Date.now();
+      const sessionRated = await callsInLedger(ctx.pool, sessionAccounts);
+
+      say(
+        `== phase 2, throughput: plain CDRs at ${o.rate.toLocaleString("en-US")}/s for ${o.seconds} s on the other ${accounts.length} accounts, ` +
+          `from a switch that does not ask before calls (no sessions: these balances can fall below 2.00, SPEC §1.5)`,
+      );
+      const ratedBefore = await ratedSoFar(o.port);
       const started = Date.now();
       const deadline = started + o.seconds * 1000;
       const cdrs = generateCdrs(Number.MAX_SAFE_INTEGER, {
         seed: Number(runId.slice(-6)),
         accounts,
-        prefixes: {
-          outbound: rows.filter((r) => r.direction === "outbound").map((r) => r.prefix),
-          inbound: rows.filter((r) => r.direction === "inbound").map((r) => r.prefix),
-        },
+        prefixes,
         unratedShare: 0.005,
         idPrefix: `demo-${runId}`,
         startMs: Date.now() - 60_000,
@@ -146,46 +212,50 @@ async function runDemo(o: DemoOptions): Promise<number> {
         cdrs,
         perSecond: o.rate,
         until: () => Date.now() >= deadline,
-        onTick: async (n) => progress(started, o.seconds, n, await ratedSoFar(o.port)),
+        onTick: async (n) =>
+          throughputProgress(started, o.seconds, n, (await ratedSoFar(o.port)) - ratedBefore),
       });
       await producer.disconnect();
       const producedAt = Date.now();
-
-      // Wait until the rater has committed every record.
-      let caughtUp = false;
-      for (let i = 0; i < 600 && !caughtUp; i++) {
-        caughtUp = await groupCaughtUp(admin, GROUP, topics.cdrs);
-        progress(started, o.seconds, sent, await ratedSoFar(o.port));
-        if (!caughtUp) await sleep(200);
-      }
+      await drain(admin, topics.cdrs, async () =>
+        throughputProgress(started, o.seconds, sent, (await ratedSoFar(o.port)) - ratedBefore),
+      );
       const finished = Date.now();
-      if (process.stderr.isTTY) process.stderr.write("\n");
-      if (!caughtUp)
-        throw new RatestreamError("dependency_unavailable", "the rater did not catch up within 2 minutes");
 
+      const floorHeld = await sessionSummary(
+        ctx.pool,
+        sessionAccounts,
+        phase,
+        {
+          count: sessionRated,
+          seconds: (sessionDrained - sessionStarted) / 1000,
+        },
+        say,
+      );
       await summary(ctx.pool, accounts, {
         sent,
         seconds: (finished - started) / 1000,
         drainSeconds: (finished - producedAt) / 1000,
       });
-      say(`dead letters:        ${sum(await admin.endOffsets(topics.deadLetters))}`);
+      say(`dead letters:        ${sum(await admin.endOffsets(topics.deadLetters))} (both phases)`);
+      say(`CDRs by session:     ${await cdrsBySession(o.port)} (ratestream_call_cdrs_total)`);
 
       const settled = await waitForWorkers(
         admin,
         ctx.pool,
-        accounts,
+        everyAccount,
         topics.balanceEvents,
         Object.values(groups),
       );
       if (!settled) say("(the workers had not read every balance event within a minute)");
-      await billingSummary(ctx.pool, accounts, showcase, fakes, say);
+      await billingSummary(ctx.pool, everyAccount, showcase, fakes, say);
 
       let drifted = 0;
-      for (const account of accounts) {
+      for (const account of everyAccount) {
         if ((await checkAccount(ctx.store, ctx.ledger, account)).status === "drift") drifted++;
       }
-      say(`== reconcile: ${accounts.length} accounts checked, ${drifted} drifted`);
-      return drifted > 0 ? 1 : 0;
+      say(`== reconcile: ${everyAccount.length} accounts checked, ${drifted} drifted`);
+      return drifted > 0 || !floorHeld ? 1 : 0;
     } finally {
       for (const child of children.reverse()) say(`== ${child.name} stopped (exit ${await child.stop()})`);
       await fakes.stop();
@@ -207,14 +277,53 @@ async function ratedSoFar(port: number): Promise<number> {
   return Number(/^ratestream_cdrs_rated_total (\d+)/m.exec(text)?.[1] ?? 0);
 }
 
+/** Waits until the rater has committed every record of the topic (at most 2 minutes). */
+async function drain(admin: KafkaAdmin, topic: string, onPoll: () => unknown): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    const caughtUp = await groupCaughtUp(admin, GROUP, topic);
+    await onPoll();
+    if (caughtUp) {
+      if (process.stderr.isTTY) process.stderr.write("\n");
+      return;
+    }
+    await sleep(200);
+  }
+  throw new RatestreamError("dependency_unavailable", "the rater did not catch up within 2 minutes");
+}
+
+async function callsInLedger(pool: import("pg").Pool, accounts: string[]): Promise<number> {
+  const { rows } = await pool.query<{ n: string }>(
+    "select count(*) as n from ledger_entries where account_id = any($1::text[]) and kind = 'call'",
+    [accounts],
+  );
+  return Number(rows[0]!.n);
+}
+
+/** "settled N, none M": CDRs whose debit settled a session, and CDRs that found none. */
+async function cdrsBySession(port: number): Promise<string> {
+  const text = await fetch(`http://127.0.0.1:${port}/metrics`).then(
+    (r) => r.text(),
+    () => "",
+  );
+  const count = (label: string) =>
+    Number(
+      new RegExp(`^ratestream_call_cdrs_total\\{session="${label}"\\} (\\d+)`, "m").exec(text)?.[1] ?? 0,
+    );
+  return `settled a session ${count("settled").toLocaleString("en-US")}, found none ${count("none").toLocaleString("en-US")}`;
+}
+
+function throughputProgress(started: number, seconds: number, sent: number, rated: number): void {
+  progress(started, seconds, `sent ${sent.toLocaleString("en-US")}  rated ${rated.toLocaleString("en-US")}`);
+}
+
 let lastLogged = 0;
 
 /** A bar redrawn in place on a terminal; a plain line every 5 s in a log. */
-function progress(started: number, seconds: number, sent: number, rated: number): void {
+function progress(started: number, seconds: number, detail: string): void {
   const elapsed = (Date.now() - started) / 1000;
   const done = Math.min(1, elapsed / seconds);
   const bar = "#".repeat(Math.round(done * 30)).padEnd(30, ".");
-  const line = `[${bar}] ${elapsed.toFixed(1)}s  sent ${sent.toLocaleString("en-US")}  rated ${rated.toLocaleString("en-US")}`;
+  const line = `[${bar}] ${elapsed.toFixed(1)}s  ${detail}`;
   if (process.stderr.isTTY) process.stderr.write(`\r${line}   `);
   else if (Date.now() - lastLogged >= 5_000) {
     lastLogged = Date.now();
@@ -235,7 +344,7 @@ async function summary(
     [accounts],
   );
   const rated = Number(calls!.n);
-  say("== summary");
+  say("== throughput phase (plain CDRs, no sessions)");
   say(`CDRs sent:           ${run.sent.toLocaleString("en-US")}`);
   say(`CDRs rated:          ${rated.toLocaleString("en-US")} (in the ledger)`);
   say(

@@ -12,6 +12,14 @@ export function accountId(value: string): string {
   return value;
 }
 
+/** A rate plan name (SPEC §10). */
+export function planName(value: string): string {
+  if (!/^[a-z0-9][a-z0-9_-]{0,31}$/.test(value)) {
+    throw new InvalidArgumentError("must be 1 to 32 of a-z 0-9 _ -, starting with a letter or digit");
+  }
+  return value;
+}
+
 export function email(value: string): string {
   if (!EMAIL.test(value)) throw new InvalidArgumentError("is not an email address");
   return value;

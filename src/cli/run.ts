@@ -7,7 +7,7 @@ import { createStripePayments } from "../adapters/stripe/stripe-payments.js";
 import { buildApiApp } from "../api/app.js";
 import { PostgresLedger } from "../adapters/postgres/ledger.js";
 import { createPool } from "../adapters/postgres/pool.js";
-import { RateTableWatcher } from "../adapters/postgres/rate-table-watcher.js";
+import { pricingFor, RateTableWatcher } from "../adapters/postgres/rate-table-watcher.js";
 import { createAvroRegistry } from "../adapters/registry/avro.js";
 import { RedisBalanceStore } from "../adapters/redis/balance-store.js";
 import { connectRedis } from "../adapters/redis/connection.js";
@@ -236,7 +236,7 @@ async function runRater(options: RunOptions): Promise<void> {
     registry: createAvroRegistry(config.schemaRegistryUrl),
     producer,
     outbox,
-    rateTable: () => watcher.current(),
+    plans: watcher,
     topics,
     logger,
     metrics,
@@ -257,7 +257,7 @@ async function runRater(options: RunOptions): Promise<void> {
   const api = await buildApiApp({
     pool,
     write: { store, ledger, logger },
-    rateTable: () => watcher.current(),
+    rateTable: async (accountId) => (await pricingFor(watcher, accountId))?.table,
     payments: config.stripeSecretKey
       ? createStripePayments({ secretKey: config.stripeSecretKey, apiBase: config.stripeApiBase })
       : undefined,
@@ -279,7 +279,7 @@ async function runRater(options: RunOptions): Promise<void> {
       redis: async () => void (await redis.ping()),
       postgres: async () => void (await pool.query("select 1")),
       rate_table: () =>
-        watcher.current() ? Promise.resolve() : Promise.reject(new Error("no rate version imported yet")),
+        watcher.anyVersion() ? Promise.resolve() : Promise.reject(new Error("no rate version imported yet")),
     },
     routes: (req, res) => {
       api.routing(req, res);

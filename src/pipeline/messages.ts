@@ -13,6 +13,8 @@ export interface RatingFields {
   charge_micros: number;
   billed_seconds: number;
   prefix: string;
+  /** The account's plan the version belongs to (SPEC §10); null for decks read from files. */
+  plan: string | null;
   rate_version: number | null;
   rate_effective_from: string;
 }
@@ -22,6 +24,7 @@ export function ratingFields(rated: Rated): RatingFields {
     charge_micros: jsonMicros(rated.chargeMicros),
     billed_seconds: rated.billedSeconds,
     prefix: rated.rate.prefix,
+    plan: rated.plan,
     rate_version: rated.version,
     rate_effective_from: formatInstant(rated.rate.effectiveFromMicros),
   };
@@ -42,6 +45,7 @@ export function ratedCdrMessage(cdr: Cdr, rating: RatingFields): OutgoingMessage
     charge_micros: rating.charge_micros,
     billed_seconds: rating.billed_seconds,
     prefix: rating.prefix,
+    plan: rating.plan,
     rate_version: rating.rate_version,
     rate_effective_from: rating.rate_effective_from,
   };

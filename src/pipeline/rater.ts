@@ -10,7 +10,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Cdr } from "../core/cdr.js";
 import { jsonMicros } from "../core/money.js";
 import { rateCdr } from "../core/rating/rate.js";
-import type { RateTable } from "../core/rating/rate-table.js";
+import type { PlanBook } from "../adapters/postgres/rate-table-watcher.js";
 import { isBug, RatestreamError, RecordRefusedError } from "../errors.js";
 import type { AvroRegistry } from "../adapters/registry/avro.js";
 import type {
@@ -26,6 +26,7 @@ import type { EntryRequest } from "../balances/types.js";
 import { applyEntries, type WritePathDeps } from "../balances/write-path.js";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
+import { DEFAULT_PLAN } from "../adapters/postgres/rate-versions.js";
 import { decodeRecord } from "./decode.js";
 import {
   deadLetterMessage,
@@ -62,7 +63,8 @@ export interface RaterDeps {
   registry: AvroRegistry;
   producer: KafkaProducer;
   outbox: OutboxPublisher;
-  rateTable: () => RateTable | undefined;
+  /** Every plan's newest version and every account's plan, in memory (SPEC §10). */
+  plans: PlanBook;
   topics: Topics;
   logger: Logger;
   metrics: Metrics;
@@ -186,8 +188,7 @@ interface Accepted {
 }
 
 async function processBatch(deps: RaterDeps, batch: Batch): Promise<void> {
-  const table = deps.rateTable();
-  if (!table)
+  if (!deps.plans.anyVersion())
     throw new RatestreamError(
       "dependency_unavailable",
       "no rate version imported yet (ratestream rates import)",
@@ -210,20 +211,39 @@ async function processBatch(deps: RaterDeps, batch: Batch): Promise<void> {
     );
   };
 
-  // Decode and rate: pure, except the registry lookup for Avro.
+  // Decode, then rate by each account's plan: pure, except the registry lookup for Avro
+  // and, for accounts this rater has not seen yet, one query for their plans.
+  const decodedRecords: Awaited<ReturnType<typeof decodeRecord>>[] = [];
+  for (const message of batch.messages) decodedRecords.push(await decodeRecord(message.value, deps.registry));
+  const unseen = decodedRecords.flatMap((d) =>
+    d.ok && deps.plans.pricingOf(d.cdr.account_id) === undefined ? [d.cdr.account_id] : [],
+  );
+  if (unseen.length > 0) await deps.plans.learnAccounts(unseen);
+  // Dead letters in record order, as before plans.
   const accepted: Accepted[] = [];
-  for (const [index, message] of batch.messages.entries()) {
-    const decoded = await decodeRecord(message.value, deps.registry);
+  for (const [index, decoded] of decodedRecords.entries()) {
     if (!decoded.ok) {
       reject(index, decoded.code, decoded.message);
       continue;
     }
-    const outcome = rateCdr(table, decoded.cdr);
-    if (!outcome.ok) {
-      reject(index, outcome.code, outcome.message, decoded.cdr);
+    const cdr = decoded.cdr;
+    const pricing = deps.plans.pricingOf(cdr.account_id);
+    if (pricing === undefined) {
+      reject(index, "unknown_account", `no account "${cdr.account_id}"`, cdr);
       continue;
     }
-    accepted.push({ index, cdr: decoded.cdr, rating: ratingFields(outcome) });
+    if (pricing.table === undefined) {
+      reject(index, "no_rate", `plan "${pricing.plan}" has no rate version`, cdr);
+      continue;
+    }
+    const outcome = rateCdr(pricing.table, cdr);
+    if (!outcome.ok) {
+      const message =
+        outcome.code === "no_rate" ? `${outcome.message} (plan "${pricing.plan}")` : outcome.message;
+      reject(index, outcome.code, message, cdr);
+      continue;
+    }
+    accepted.push({ index, cdr, rating: ratingFields(outcome) });
   }
 
   // Debit and record, in the order of effects.
@@ -236,6 +256,7 @@ async function processBatch(deps: RaterDeps, batch: Batch): Promise<void> {
     cdrId: cdr.cdr_id,
     rateVersion: rating.rate_version,
     details: {
+      plan: rating.plan,
       billed_seconds: rating.billed_seconds,
       prefix: rating.prefix,
       rate_effective_from: rating.rate_effective_from,
@@ -284,6 +305,7 @@ function recordedRating(
     charge_micros: jsonMicros(-recorded.amountMicros),
     billed_seconds: Number(d.billed_seconds),
     prefix: String(d.prefix),
+    plan: typeof d.plan === "string" ? d.plan : DEFAULT_PLAN,
     rate_version: recorded.rateVersion,
     rate_effective_from: String(d.rate_effective_from),
   };

@@ -93,7 +93,7 @@ describe("authorize", () => {
 });
 
 describe("balance and ledger", () => {
-  it("balance_micros is a JSON integer, with blocked and the thresholds", async () => {
+  it("balance_micros is a JSON integer, with blocked, the plan and the thresholds", async () => {
     const { account, base } = await adminOf(4_500_000n);
     const agent = await api.key("agent", account);
     const res = await api.request({ method: "GET", url: `${base}/balance`, key: agent });
@@ -106,6 +106,7 @@ describe("balance and ledger", () => {
       held_micros: 0,
       available_micros: 2_500_000,
       currency: "USD",
+      plan: "default",
       thresholds: { low_balance_micros: 5_000_000, block_micros: 2_000_000 },
     });
   });

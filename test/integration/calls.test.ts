@@ -398,6 +398,38 @@ describe("a Redis wipe between the grant and its record", () => {
   });
 });
 
+describe("a CDR debited between the grant and its record", () => {
+  it("regression: the ledger's row ends settled like Redis's, no hold comes back after a wipe, and every start of the call is 409", async () => {
+    let debitAfterStart = false;
+    const racy = await apiRig(scope, {
+      wrapCallStore: (store, rig) => ({
+        ...bind(store),
+        async start(...args) {
+          const reply = await store.start(...args);
+          // The switch sent the CDR early (or the start's answer was slow): the CDR is
+          // debited, and settles the session in Redis, before Postgres records it.
+          if (debitAfterStart) await applyEntries(rig.deps, [call(args[0], args[1], 300_000n)]);
+          return reply;
+        },
+      }),
+    });
+    const account = await racy.account(10n * M);
+    const key = await racy.key("switch");
+    debitAfterStart = true;
+    const first = await start(racy, account, "early-cdr", { key });
+    debitAfterStart = false;
+    // SPEC §8: a start after the session was settled is 409, the first one too: the call's
+    // CDR is already in, so there is nothing to grant.
+    expect(first.statusCode).toBe(409);
+    expect(await rowState(racy, account, "early-cdr")).toMatchObject({ state: "settled", held_micros: "0" });
+    expect((await start(racy, account, "early-cdr", { key })).statusCode).toBe(409);
+    expect((await balance(racy, account)).held_micros).toBe(0);
+    await racy.rig.wipeRedis();
+    expect((await balance(racy, account)).held_micros).toBe(0);
+    expect((await start(racy, account, "early-cdr", { key })).statusCode).toBe(409);
+  });
+});
+
 describe("when Postgres cannot record", () => {
   it("answers 503 and grants nothing; the hold left in Redis only waits for the retry", async () => {
     const account = await api.account(10n * M);

@@ -33,9 +33,9 @@ export interface BalanceRig {
  * Redis keys carry no test prefix here so that child processes (the CLI) share them:
  * isolation comes from account ids no other test uses, all removed afterwards.
  */
-export async function balanceRig(scope: Scope): Promise<BalanceRig> {
+export async function balanceRig(scope: Scope, options = { migrate: true }): Promise<BalanceRig> {
   const { pool, schema } = await scope.postgres();
-  await migrate(pool);
+  if (options.migrate) await migrate(pool);
   const redis = connectRedis(config.redisUrl);
   // Chaos tests stop this Redis on purpose; commands fail and are retried meanwhile.
   redis.on("error", () => undefined);

@@ -12,6 +12,7 @@ describe("rated-cdrs message", () => {
       charge_micros: 1_234_567,
       billed_seconds: 126,
       prefix: "4420",
+      plan: "gold",
       rate_version: 3,
       rate_effective_from: "2026-01-01T00:00:00Z",
     };

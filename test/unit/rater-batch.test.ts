@@ -6,6 +6,7 @@
  */
 import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
+import { singlePlanBook } from "../../src/adapters/postgres/rate-table-watcher.js";
 import type { AvroRegistry } from "../../src/adapters/registry/avro.js";
 import type { Batch, OutgoingMessage } from "../../src/adapters/kafka/types.js";
 import type { FaultPoint, Faults } from "../../src/balances/faults.js";
@@ -55,7 +56,7 @@ function rig(faults?: { point: FaultPoint }) {
     outbox: {
       publish: (ids: string[]) => (published.push(...ids), Promise.resolve()),
     } as unknown as RaterDeps["outbox"],
-    rateTable: () => deck,
+    plans: singlePlanBook(deck),
     topics: topicNames(),
     logger,
     metrics: createMetrics(new Registry()),

@@ -1,8 +1,8 @@
 /**
  * The project's KafkaAdmin over either client's KafkaJS-style admin: both answer
  * listTopics, deleteTopics, fetchTopicOffsets and fetchOffsets alike. Creating topics
- * differs (kafkajs waits for leaders itself, librdkafka does not), so each client
- * passes its own way of creating the missing ones.
+ * differs, so each client passes its own way of creating the missing ones; both then wait
+ * with `waitUntilServed`.
  */
 import type { KafkaAdmin, TopicSpec } from "./types.js";
 
@@ -41,6 +41,33 @@ export function kafkaAdmin(
     },
     disconnect: () => admin.disconnect(),
   };
+}
+
+/**
+ * Waits until the broker serves every partition of topics just created. CreateTopics
+ * returns once the controller has them; on KRaft the broker learns them from the metadata
+ * log a moment later, and until then answers "does not host this topic-partition".
+ * kafkajs's own waitForLeaders gives up on that answer (it retries only "leader not
+ * available"), which failed tests under load; here any such answer means "not yet".
+ */
+export async function waitUntilServed(
+  admin: Pick<KafkajsStyleAdmin, "fetchTopicOffsets">,
+  created: TopicSpec[],
+  timeoutMs = 30_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (const t of created) {
+    for (;;) {
+      const offsets = await admin.fetchTopicOffsets(t.topic).catch(() => []);
+      if (offsets.length === t.partitions) break;
+      if (Date.now() > deadline) {
+        throw new Error(
+          `topic ${t.topic}: the broker does not serve its ${t.partitions} partitions after ${timeoutMs} ms`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
 }
 
 /** Topic-level settings as both clients' createTopics take them. */

@@ -7,7 +7,7 @@
  */
 import { RatestreamError } from "../../errors.js";
 import type { Logger } from "../../observability/logger.js";
-import { configEntries, kafkaAdmin } from "./admin.js";
+import { configEntries, kafkaAdmin, waitUntilServed } from "./admin.js";
 import { handleThenCommit, type ClientBatchPayload } from "./batches.js";
 import { chunksBySize } from "./kafkajs-client.js";
 import { readTopicRange, type RangeAdmin } from "./range-reader.js";
@@ -158,15 +158,7 @@ export async function createConfluentClient(options: ConfluentClientOptions): Pr
             configEntries: configEntries(t),
           })),
         });
-        // No waitForLeaders here: wait until every partition answers its offsets.
-        for (const t of missing) {
-          for (let i = 0; ; i++) {
-            const offsets = await admin.fetchTopicOffsets(t.topic).catch(() => []);
-            if (offsets.length === t.partitions) break;
-            if (i > 100) throw new Error(`topic ${t.topic} has no leaders after 10 s`);
-            await new Promise((resolve) => setTimeout(resolve, 100));
-          }
-        }
+        await waitUntilServed(admin, missing);
       });
     },
 

@@ -1,6 +1,6 @@
 import kafkajs from "kafkajs";
 import type { Logger } from "../../observability/logger.js";
-import { configEntries, kafkaAdmin } from "./admin.js";
+import { configEntries, kafkaAdmin, waitUntilServed } from "./admin.js";
 import { handleThenCommit } from "./batches.js";
 import { registerCompressionCodecs } from "./codecs.js";
 import { readTopicRange } from "./range-reader.js";
@@ -98,7 +98,7 @@ export function createKafkajsClient(options: KafkajsClientOptions): KafkaClient 
       await admin.connect();
       return kafkaAdmin(admin, async (missing) => {
         await admin.createTopics({
-          waitForLeaders: true,
+          waitForLeaders: false, // it gives up while the broker still learns the topic
           topics: missing.map((t) => ({
             topic: t.topic,
             numPartitions: t.partitions,
@@ -106,6 +106,7 @@ export function createKafkajsClient(options: KafkajsClientOptions): KafkaClient 
             configEntries: configEntries(t),
           })),
         });
+        await waitUntilServed(admin, missing);
       });
     },
 

@@ -8,14 +8,23 @@ export interface NewAccount {
   accountId: string;
   adminEmail: string;
   trial: boolean;
+  /** The rate plan (SPEC §10); `default` when not given. */
+  plan?: string;
 }
 
 export async function createAccount(pool: pg.Pool, account: NewAccount): Promise<boolean> {
   const { rowCount } = await pool.query(
-    `insert into accounts (account_id, admin_email, trial) values ($1, $2, $3) on conflict (account_id) do nothing`,
-    [account.accountId, account.adminEmail, account.trial],
+    `insert into accounts (account_id, admin_email, trial, plan) values ($1, $2, $3, coalesce($4, 'default'))
+     on conflict (account_id) do nothing`,
+    [account.accountId, account.adminEmail, account.trial, account.plan ?? null],
   );
   return rowCount === 1;
+}
+
+/** Whether a plan has an imported version: an account may only be put on such a plan. */
+export async function planHasVersion(pool: pg.Pool, plan: string): Promise<boolean> {
+  const { rows } = await pool.query("select 1 from rate_versions where plan = $1 limit 1", [plan]);
+  return rows.length > 0;
 }
 
 export async function getAccount(pool: pg.Pool, accountId: string): Promise<AccountRow | undefined> {
@@ -43,6 +52,8 @@ export interface AccountChanges {
   /** Set once per account: a customer already saved is kept (concurrent first saves agree). */
   stripeCustomerId?: string;
   stripePaymentMethod?: string;
+  /** The rate plan; the caller checks it has a version. */
+  plan?: string;
 }
 
 /** Applies changes and returns the account's settings after them; undefined if it does not exist. */
@@ -75,6 +86,7 @@ export async function updateAccount(
     sets.push(`stripe_customer_id = coalesce(stripe_customer_id, $${values.length})`);
   }
   if (changes.stripePaymentMethod !== undefined) set("stripe_payment_method", changes.stripePaymentMethod);
+  if (changes.plan !== undefined) set("plan", changes.plan);
   sets.push("updated_at = now()");
   // Orders the copies of the settings in Redis as the commits are ordered (settings-1.lua).
   sets.push("settings_version = settings_version + 1");

@@ -45,6 +45,18 @@ export async function recordCallSession(
   return { status: "recorded" }; // a newer write of the same open session is there
 }
 
+/**
+ * Marks an open row settled: its CDR was debited (and settled it in Redis) before the
+ * row was written, so the ledger's settling update found no row to settle.
+ */
+export async function settleCallSession(pool: pg.Pool, accountId: string, callId: string): Promise<void> {
+  await pool.query(
+    `update call_sessions set state = 'settled', held_micros = 0, updated_at = now()
+      where account_id = $1 and call_id = $2 and ${OPEN}`,
+    [accountId, callId],
+  );
+}
+
 export async function callSessionState(
   pool: pg.Pool,
   accountId: string,

@@ -348,6 +348,8 @@ export interface AccountRow {
   stripe_customer_id: string | null;
   stripe_payment_method: string | null;
   settings_version: string;
+  /** The rate plan (SPEC §10). */
+  plan: string;
 }
 
 const big = (v: string | null) => (v === null ? null : BigInt(v));

@@ -1,16 +1,34 @@
 /**
  * Rate deck versions in Postgres: import a complete set of decks as a new immutable
- * version, read the newest back as a RateTable. Deck texts are validated before they
- * are stored, so a stored version always parses.
+ * version of a plan (SPEC §10), read the newest back as a RateTable. Versions are
+ * numbered per plan. Deck texts are validated before they are stored, so a stored
+ * version always parses.
  */
 import { createHash } from "node:crypto";
 import type pg from "pg";
 import { parseDeckSet, type DeckSet } from "../../core/decks/deck-set.js";
 import { buildRateTable, type RateTable } from "../../core/rating/rate-table.js";
+import { RatestreamError } from "../../errors.js";
 
 export type { DeckSet };
 
+/** The plan of every account and version that existed before plans (migration 008). */
+export const DEFAULT_PLAN = "default";
+const PLAN_NAME = /^[a-z0-9][a-z0-9_-]{0,31}$/;
+
+/** Checks a plan name (SPEC §10); throws bad_usage naming what is wrong. */
+export function checkPlanName(plan: string): string {
+  if (!PLAN_NAME.test(plan)) {
+    throw new RatestreamError(
+      "bad_usage",
+      `plan "${plan}": a plan name is 1-32 of a-z 0-9 _ -, starting with a letter or digit`,
+    );
+  }
+  return plan;
+}
+
 export interface ImportResult {
+  plan: string;
   version: number;
   /** False when the decks equal the newest version's: nothing was stored. */
   created: boolean;
@@ -31,7 +49,12 @@ export function deckSetChecksum(set: DeckSet): string {
 
 const IMPORT_LOCK_KEY = 7_422_002;
 
-export async function importDeckSet(pool: pg.Pool, set: DeckSet): Promise<ImportResult> {
+export async function importDeckSet(
+  pool: pg.Pool,
+  set: DeckSet,
+  plan: string = DEFAULT_PLAN,
+): Promise<ImportResult> {
+  checkPlanName(plan);
   const decks = parseDeckSet(set);
   const rows = {
     rates: decks.rates.length,
@@ -42,20 +65,24 @@ export async function importDeckSet(pool: pg.Pool, set: DeckSet): Promise<Import
   const client = await pool.connect();
   try {
     await client.query("begin");
-    // One import at a time, so "same as the newest" is decided against a stable newest.
+    // One import at a time, so "same as the newest" and the plan's next number are
+    // decided against a stable newest.
     await client.query("select pg_advisory_xact_lock($1)", [IMPORT_LOCK_KEY]);
+    await client.query("insert into rate_plans (plan) values ($1) on conflict (plan) do nothing", [plan]);
     const newest = await client.query<{ version: string; checksum: string }>(
-      "select version, checksum from rate_versions order by version desc limit 1",
+      "select version, checksum from rate_versions where plan = $1 order by version desc limit 1",
+      [plan],
     );
     const latest = newest.rows[0];
     if (latest?.checksum === checksum) {
       await client.query("commit");
-      return { version: Number(latest.version), created: false, checksum, rows };
+      return { plan, version: Number(latest.version), created: false, checksum, rows };
     }
+    const next = latest === undefined ? 1 : Number(latest.version) + 1;
     const inserted = await client.query<{ version: string }>(
-      `insert into rate_versions (checksum, rates_file, rates_csv, surcharges_file, surcharges_csv,
-         numbers_file, numbers_csv, rate_rows, surcharge_rows, number_rows)
-       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) returning version`,
+      `insert into rate_versions (plan, version, checksum, rates_file, rates_csv, surcharges_file,
+         surcharges_csv, numbers_file, numbers_csv, rate_rows, surcharge_rows, number_rows)
+       values ($11, $12, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10) returning version`,
       [
         checksum,
         set.rates.file,
@@ -67,10 +94,12 @@ export async function importDeckSet(pool: pg.Pool, set: DeckSet): Promise<Import
         rows.rates,
         rows.surcharges,
         rows.numbers,
+        plan,
+        next,
       ],
     );
     await client.query("commit");
-    return { version: Number(inserted.rows[0]!.version), created: true, checksum, rows };
+    return { plan, version: Number(inserted.rows[0]!.version), created: true, checksum, rows };
   } catch (err) {
     await client.query("rollback").catch(() => undefined);
     throw err;
@@ -79,11 +108,59 @@ export async function importDeckSet(pool: pg.Pool, set: DeckSet): Promise<Import
   }
 }
 
-export async function newestVersion(pool: pg.Pool): Promise<number | undefined> {
+export async function newestVersion(pool: pg.Pool, plan: string = DEFAULT_PLAN): Promise<number | undefined> {
   const { rows } = await pool.query<{ version: string | null }>(
-    "select max(version) as version from rate_versions",
+    "select max(version) as version from rate_versions where plan = $1",
+    [plan],
   );
   return rows[0]?.version == null ? undefined : Number(rows[0].version);
+}
+
+/** The newest version of every plan that has one. */
+export async function newestVersions(pool: pg.Pool): Promise<Map<string, number>> {
+  const { rows } = await pool.query<{ plan: string; version: string }>(
+    "select plan, max(version) as version from rate_versions group by plan",
+  );
+  return new Map(rows.map((r) => [r.plan, Number(r.version)]));
+}
+
+export interface PlanSummary {
+  plan: string;
+  /** null: the plan has no version yet (only `default` on a fresh database). */
+  version: number | null;
+  imported_at: string | null;
+  rows: { rates: number; surcharges: number; numbers: number } | null;
+  accounts: number;
+}
+
+/** `rates list`: every plan with its newest version, row counts, import time and accounts. */
+export async function listPlans(pool: pg.Pool): Promise<PlanSummary[]> {
+  const { rows } = await pool.query<{
+    plan: string;
+    version: string | null;
+    imported_at: Date | null;
+    rate_rows: number | null;
+    surcharge_rows: number | null;
+    number_rows: number | null;
+    accounts: string;
+  }>(
+    `select p.plan, v.version, v.imported_at, v.rate_rows, v.surcharge_rows, v.number_rows,
+            (select count(*) from accounts a where a.plan = p.plan) as accounts
+       from rate_plans p
+       left join lateral (select * from rate_versions r where r.plan = p.plan
+                           order by r.version desc limit 1) v on true
+      order by p.plan`,
+  );
+  return rows.map((r) => ({
+    plan: r.plan,
+    version: r.version === null ? null : Number(r.version),
+    imported_at: r.imported_at?.toISOString() ?? null,
+    rows:
+      r.version === null
+        ? null
+        : { rates: r.rate_rows ?? 0, surcharges: r.surcharge_rows ?? 0, numbers: r.number_rows ?? 0 },
+    accounts: Number(r.accounts),
+  }));
 }
 
 interface VersionRow {
@@ -96,13 +173,17 @@ interface VersionRow {
   numbers_csv: string | null;
 }
 
-/** Reads one stored version (the newest by default) as an indexed RateTable. */
-export async function loadRateTable(pool: pg.Pool, version?: number): Promise<RateTable | undefined> {
+/** Reads one stored version of a plan (the newest by default) as an indexed RateTable. */
+export async function loadRateTable(
+  pool: pg.Pool,
+  version?: number,
+  plan: string = DEFAULT_PLAN,
+): Promise<RateTable | undefined> {
   const { rows } = await pool.query<VersionRow>(
     `select version, rates_file, rates_csv, surcharges_file, surcharges_csv, numbers_file, numbers_csv
-       from rate_versions ${version === undefined ? "" : "where version = $1"}
+       from rate_versions where plan = $1 ${version === undefined ? "" : "and version = $2"}
       order by version desc limit 1`,
-    version === undefined ? [] : [version],
+    version === undefined ? [plan] : [plan, version],
   );
   const row = rows[0];
   if (!row) return undefined;
@@ -113,5 +194,5 @@ export async function loadRateTable(pool: pg.Pool, version?: number): Promise<Ra
     surcharges: part(row.surcharges_file, row.surcharges_csv),
     numbers: part(row.numbers_file, row.numbers_csv),
   });
-  return buildRateTable(decks, Number(row.version));
+  return buildRateTable(decks, Number(row.version), plan);
 }

@@ -46,7 +46,7 @@ export function authorizeRoutes(app: FastifyInstance, deps: ApiDeps): void {
       const found = await balanceAndHolds(deps, request.params.id);
       if (found === undefined) return { allowed: false, reason: "unknown_account", max_duration_seconds: 0 };
       const at = (deps.now?.() ?? new Date()).getTime() * 1000;
-      const rate = deps.rateTable()?.rates[direction].lookup(to, 1, at);
+      const rate = (await deps.rateTable(request.params.id))?.rates[direction].lookup(to, 1, at);
       const decision = authorizeCall(rate, found.balanceMicros, found.heldMicros);
       return {
         allowed: decision.allowed,

@@ -19,6 +19,7 @@ const BALANCE_SCHEMA = {
       description: "balance − 2.00 − held: what new calls may be granted (negative when short)",
     },
     currency: { type: "string" },
+    plan: { type: "string", description: "the rate plan that prices the account's calls and numbers" },
     thresholds: {
       type: "object",
       properties: { low_balance_micros: { type: "integer" }, block_micros: { type: "integer" } },
@@ -61,6 +62,7 @@ export function balanceRoutes(app: FastifyInstance, deps: ApiDeps): void {
         held_micros: int(held),
         available_micros: int(balance - BLOCK_THRESHOLD_MICROS - held),
         currency: account.currency,
+        plan: account.plan,
         thresholds: {
           low_balance_micros: int(LOW_BALANCE_THRESHOLD_MICROS),
           block_micros: int(BLOCK_THRESHOLD_MICROS),

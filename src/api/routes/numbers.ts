@@ -56,7 +56,7 @@ export function numberRoutes(app: FastifyInstance, deps: ApiDeps): void {
       const accountId = request.params.id;
       const { number, number_type: numberType } = request.body;
       const now = deps.now?.() ?? new Date();
-      const table = deps.rateTable();
+      const table = await deps.rateTable(accountId);
       const price = table && numberPriceInForce(table, number, numberType, now.getTime() * 1000);
       if (!price) throw invalid(`body.number: no ${numberType} number price for ${number}`);
       const priceMicros = BigInt(price.monthlyPriceMicros);

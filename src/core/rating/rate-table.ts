@@ -18,13 +18,19 @@ export interface Decks {
 export interface RateTable {
   /** The stored version number; null for decks read straight from files (`ratestream rate`). */
   version: number | null;
+  /** The plan the version belongs to (SPEC §10); null for decks read straight from files. */
+  plan: string | null;
   rates: Record<Direction, PrefixIndex<RateRow>>;
   surcharges: Map<string, SurchargeRow[]>;
   numbers: Map<NumberType, PrefixIndex<NumberPriceRow>>;
   counts: { rates: number; surcharges: number; numbers: number };
 }
 
-export function buildRateTable(decks: Decks, version: number | null = null): RateTable {
+export function buildRateTable(
+  decks: Decks,
+  version: number | null = null,
+  plan: string | null = null,
+): RateTable {
   const byDirection = (direction: Direction) =>
     new PrefixIndex(
       decks.rates.filter((r) => r.direction === direction).map((row) => ({ prefix: row.prefix, row })),
@@ -46,6 +52,7 @@ export function buildRateTable(decks: Decks, version: number | null = null): Rat
 
   return {
     version,
+    plan,
     rates: { outbound: byDirection("outbound"), inbound: byDirection("inbound") },
     surcharges,
     numbers,

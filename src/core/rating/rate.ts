@@ -24,6 +24,8 @@ export interface Rated {
   rate: RateRow;
   /** The deck version, null for decks read from files. */
   version: number | null;
+  /** The plan of that version, null for decks read from files. */
+  plan: string | null;
 }
 
 export interface NotRated {
@@ -45,7 +47,7 @@ export function rateCdr(table: RateTable, cdr: Cdr): RatingOutcome {
   }
   const duration = cdr.duration_seconds;
   if (duration === 0) {
-    return { ok: true, chargeMicros: 0n, billedSeconds: 0, rate, version: table.version };
+    return { ok: true, chargeMicros: 0n, billedSeconds: 0, rate, version: table.version, plan: table.plan };
   }
   const billed = billedSeconds(duration, rate.initialIncrement, rate.subsequentIncrement);
 
@@ -73,7 +75,7 @@ export function rateCdr(table: RateTable, cdr: Cdr): RatingOutcome {
       message: `charge of ${chargeMicros} micros is past the exact range of 2^53 − 1 micros`,
     };
   }
-  return { ok: true, chargeMicros, billedSeconds: billed, rate, version: table.version };
+  return { ok: true, chargeMicros, billedSeconds: billed, rate, version: table.version, plan: table.plan };
 }
 
 // The rounding is a balance rule (core/balance-rules.ts); tests import it from here too.
