@@ -5,7 +5,7 @@ import { RatestreamError } from "../errors.js";
 import { createKafkaClient } from "../adapters/kafka/select.js";
 import { createPool } from "../adapters/postgres/pool.js";
 import { lockApply } from "../adapters/postgres/rerate.js";
-import { loadRateTable } from "../adapters/postgres/rate-versions.js";
+import { checkPlanName, loadRateTable } from "../adapters/postgres/rate-versions.js";
 import { parseTimestamp } from "../core/time.js";
 import { createLogger } from "../observability/logger.js";
 import { topicNames } from "../pipeline/rater.js";
@@ -28,6 +28,14 @@ function version(value: string): number {
   return Number(value);
 }
 
+function plan(value: string): string {
+  try {
+    return checkPlanName(value);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
 function runName(value: string): string {
   if (!RUN_NAME.test(value))
     throw new InvalidArgumentError("must be 1 to 64 of A-Z a-z 0-9 . _ -, starting with a letter or digit");
@@ -38,6 +46,7 @@ interface RerateCliOptions {
   from: number;
   to: number;
   account?: string;
+  plan?: string;
   version?: number;
   input?: string;
   out: string;
@@ -59,7 +68,16 @@ export function registerRerateCommand(program: Command): void {
     )
     .requiredOption("--to <time>", "end of the window on answered_at, exclusive", instant)
     .option("--account <id>", "only this account's calls", parse.accountId)
-    .option("--version <n>", "the rate version to re-rate with (default: the newest)", version)
+    .option(
+      "--plan <name>",
+      "only the accounts on this plan (default: every account, by its plan's newest version)",
+      plan,
+    )
+    .option(
+      "--version <n>",
+      "a version of --plan (of default without it) to re-rate with (default: the newest)",
+      version,
+    )
     .option("--input <cdrs.jsonl>", "read the calls from this file instead of the rated-cdrs topic")
     .option("--out <report.csv>", "the CSV report of changed calls", "rerate-report.csv")
     .option("--topic-prefix <prefix>", "as given to `ratestream run`", "")
@@ -99,7 +117,7 @@ export function registerRerateCommand(program: Command): void {
           {
             pool: ctx.pool,
             write: ctx,
-            loadTable: (v) => loadRateTable(ctx.pool, v),
+            loadTable: (p, v) => loadRateTable(ctx.pool, v, p),
             read,
             progress,
             exclusive: () => lockApply(lockPool),
@@ -108,6 +126,7 @@ export function registerRerateCommand(program: Command): void {
             fromMicros: o.from,
             toMicros: o.to,
             accountId: o.account,
+            plan: o.plan,
             version: o.version,
             out: o.out,
             apply: o.apply && o.run ? { run: o.run } : undefined,

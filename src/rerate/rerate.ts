@@ -21,10 +21,12 @@ import {
   csvLine,
   rerateCall,
   type RerateSummary,
+  type CallOutcome,
 } from "../core/rerate.js";
 import type { RateTable } from "../core/rating/rate-table.js";
 import { formatInstant } from "../core/time.js";
 import { RatestreamError } from "../errors.js";
+import { DEFAULT_PLAN } from "../adapters/postgres/rate-versions.js";
 import * as store from "../adapters/postgres/rerate.js";
 import { applyEntries, type WritePathDeps } from "../balances/write-path.js";
 import type { EntryRequest } from "../balances/types.js";
@@ -34,7 +36,9 @@ export interface RerateOptions {
   fromMicros: number;
   toMicros: number;
   accountId?: string;
-  /** Absent: the newest version. */
+  /** Only this plan's accounts (SPEC §10); absent: every account, each by its own plan. */
+  plan?: string;
+  /** A version of --plan (of `default` without it); absent: the newest. */
   version?: number;
   out: string;
   /** With a name: book the corrections (--apply --run <name>). */
@@ -44,11 +48,8 @@ export interface RerateOptions {
 export interface RerateDeps {
   pool: pg.Pool;
   write: WritePathDeps;
-  /**
-   * The deck version calls are re-rated with. One table today; with rate plans this
-   * becomes the version of each account's plan (SPEC §10), chosen here and nowhere else.
-   */
-  loadTable(version: number | undefined): Promise<RateTable | undefined>;
+  /** A plan's deck version (the newest when absent); undefined when there is none. */
+  loadTable(plan: string, version: number | undefined): Promise<RateTable | undefined>;
   /** Reads the calls of the period (from the topic or a file), batch by batch. */
   read(handler: CallBatchHandler): Promise<ReadStats>;
   progress(text: string, final?: boolean): void;
@@ -67,20 +68,13 @@ export async function rerate(deps: RerateDeps, options: RerateOptions): Promise<
   const runName = options.apply?.run ?? `dry-${randomBytes(8).toString("hex")}`;
   const run = options.apply ? await store.findRun(deps.pool, runName) : undefined;
   if (run) checkSameRun(run, options);
-  const version = run?.rateVersion ?? options.version;
-  const table = await deps.loadTable(version);
-  if (table === undefined || table.version === null) {
-    throw new RatestreamError(
-      "bad_usage",
-      version === undefined ? "no rate version imported yet" : `no rate version ${version}`,
-    );
-  }
+  const pricing = run ? { plan: run.plan, version: run.rateVersion } : await choosePricing(deps, options);
 
   if (!options.apply) {
     await store.deleteStaleDryRuns(deps.pool);
-    await store.createRun(deps.pool, runRow(runName, "dry", options, table.version));
+    await store.createRun(deps.pool, runRow(runName, "dry", options, pricing));
     try {
-      await readAndStage(deps, table, runName, options);
+      await readAndStage(deps, pricing, runName, options);
       await writeReport(deps.pool, runName, options.out);
       return await store.stagedSummary(deps.pool, runName);
     } finally {
@@ -96,7 +90,7 @@ export async function rerate(deps: RerateDeps, options: RerateOptions): Promise<
     );
   }
   try {
-    return await applyRun(deps, options, table, runName);
+    return await applyRun(deps, options, pricing, runName);
   } finally {
     await release();
   }
@@ -105,16 +99,13 @@ export async function rerate(deps: RerateDeps, options: RerateOptions): Promise<
 async function applyRun(
   deps: RerateDeps,
   options: RerateOptions,
-  chosen: RateTable,
+  chosen: Pricing,
   runName: string,
 ): Promise<RerateSummary> {
   // Read again under the lock: another process may have started or moved the run meanwhile.
   let run = await store.findRun(deps.pool, runName);
   if (run) checkSameRun(run, options);
-  const table =
-    run === undefined || run.rateVersion === chosen.version
-      ? chosen
-      : (await deps.loadTable(run.rateVersion))!;
+  const pricing = run ? { plan: run.plan, version: run.rateVersion } : chosen;
   if (run === undefined) {
     const unfinished = await store.unfinishedRuns(deps.pool, runName);
     if (unfinished.length > 0) {
@@ -123,12 +114,12 @@ async function applyRun(
         `run "${unfinished[0]}" was not finished: run its command again (same --run) before starting another`,
       );
     }
-    await store.createRun(deps.pool, runRow(runName, "reading", options, table.version!));
+    await store.createRun(deps.pool, runRow(runName, "reading", options, pricing));
     run = (await store.findRun(deps.pool, runName))!;
   }
   if (run.state === "reading") {
     await store.clearStagedCalls(deps.pool, runName);
-    await readAndStage(deps, table, runName, options);
+    await readAndStage(deps, pricing, runName, options);
     await store.setRunState(deps.pool, runName, "staged", {
       ...(await store.stagedSummary(deps.pool, runName)),
     });
@@ -156,14 +147,36 @@ function inSpecOrder(s: Record<string, number>): RerateSummary {
   };
 }
 
-function runRow(runName: string, state: store.RunState, options: RerateOptions, version: number) {
+/** Which deck prices a call: one plan's version, or (plan null) each account's plan's newest. */
+interface Pricing {
+  plan: string | null;
+  version: number | null;
+}
+
+async function choosePricing(deps: RerateDeps, options: RerateOptions): Promise<Pricing> {
+  const plan = options.plan ?? (options.version !== undefined ? DEFAULT_PLAN : undefined);
+  if (plan === undefined) return { plan: null, version: null };
+  const table = await deps.loadTable(plan, options.version);
+  if (table === undefined || table.version === null) {
+    throw new RatestreamError(
+      "bad_usage",
+      options.version === undefined
+        ? `plan "${plan}" has no rate version`
+        : `no rate version ${options.version} of plan "${plan}"`,
+    );
+  }
+  return { plan, version: table.version };
+}
+
+function runRow(runName: string, state: store.RunState, options: RerateOptions, pricing: Pricing) {
   return {
     runName,
     state,
     fromAt: new Date(options.fromMicros / 1000),
     toAt: new Date(options.toMicros / 1000),
     accountId: options.accountId ?? null,
-    rateVersion: version,
+    plan: pricing.plan,
+    rateVersion: pricing.version,
   };
 }
 
@@ -173,12 +186,15 @@ function checkSameRun(run: store.RerateRun, options: RerateOptions): void {
     run.fromAt.getTime() !== Math.floor(options.fromMicros / 1000) ||
     run.toAt.getTime() !== Math.floor(options.toMicros / 1000) ||
     run.accountId !== (options.accountId ?? null) ||
+    (options.plan !== undefined && options.plan !== run.plan) ||
     (options.version !== undefined && options.version !== run.rateVersion);
   if (differs) {
     throw new RatestreamError(
       "bad_usage",
       `run "${run.runName}" was for ${run.fromAt.toISOString()} to ${run.toAt.toISOString()}` +
-        `${run.accountId ? ` on account ${run.accountId}` : ""} with rate version ${run.rateVersion}: ` +
+        `${run.accountId ? ` on account ${run.accountId}` : ""} ` +
+        (run.plan === null ? " on every plan" : ` with rate version ${run.rateVersion} of plan ${run.plan}`) +
+        ": " +
         "use another --run name for other options",
     );
   }
@@ -186,28 +202,50 @@ function checkSameRun(run: store.RerateRun, options: RerateOptions): void {
 
 async function readAndStage(
   deps: RerateDeps,
-  table: RateTable,
+  pricing: Pricing,
   runName: string,
   options: RerateOptions,
 ): Promise<void> {
   const window = { fromMicros: options.fromMicros, toMicros: options.toMicros };
+  // One table per plan, loaded once: plans are few, calls many.
+  const tables = new Map<string, Promise<RateTable | undefined>>();
+  const tableOf = (plan: string) => {
+    if (!tables.has(plan)) tables.set(plan, deps.loadTable(plan, pricing.version ?? undefined));
+    return tables.get(plan)!;
+  };
   const stats = await deps.read(async (batch) => {
-    const calls = batch.filter(
+    const inScope = batch.filter(
       (cdr) =>
         inWindow(cdr, window) && (options.accountId === undefined || cdr.account_id === options.accountId),
     );
+    if (inScope.length === 0) return;
+    const plans = await store.accountPlans(
+      deps.pool,
+      inScope.map((c) => c.account_id),
+    );
+    const calls = inScope.filter((c) => pricing.plan === null || plans.get(c.account_id) === pricing.plan);
     if (calls.length === 0) return;
     const recorded = await store.recordedCharges(
       deps.pool,
       calls.map((c) => ({ accountId: c.account_id, cdrId: c.cdr_id })),
     );
-    await store.stageCalls(
-      deps.pool,
-      runName,
-      calls.map((cdr) =>
-        staged(cdr, rerateCall(table, cdr, recorded.get(store.callKey(cdr.account_id, cdr.cdr_id)))),
-      ),
-    );
+    const rows: store.StagedCall[] = [];
+    for (const cdr of calls) {
+      const plan = plans.get(cdr.account_id);
+      const table = plan === undefined ? undefined : await tableOf(plan);
+      const charged = recorded.get(store.callKey(cdr.account_id, cdr.cdr_id));
+      const outcome: CallOutcome =
+        table !== undefined
+          ? rerateCall(table, cdr, charged)
+          : charged === undefined
+            ? { outcome: "not_in_ledger" }
+            : {
+                outcome: "no_rate",
+                message: `no rate version of plan "${plan ?? "?"}" for ${cdr.account_id}`,
+              };
+      rows.push(staged(cdr, outcome));
+    }
+    await store.stageCalls(deps.pool, runName, rows);
   });
   if (stats.invalid > 0) deps.progress(`skipped ${stats.invalid} records that are not valid CDRs`, true);
   await nameSkippedCalls(deps, runName);
@@ -280,6 +318,7 @@ async function book(deps: RerateDeps, run: store.RerateRun): Promise<void> {
       rateVersion: run.rateVersion,
       details: {
         run: run.runName,
+        ...(run.plan === null ? {} : { plan: run.plan }),
         calls: total.calls,
         raised: total.raised,
         lowered: total.lowered,

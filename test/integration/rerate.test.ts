@@ -334,6 +334,19 @@ describe("rerate", () => {
       not_in_ledger: 0,
     });
 
+    // --plan (SPEC §10): only that plan's accounts, by its version.
+    const onDefault = await rerate(c, ["--input", input, "--plan", "default"]);
+    expect(onDefault.code, onDefault.stderr).toBe(0);
+    expect(summaryOf(onDefault.stdout)).toEqual(summaryOf(fromFile.stdout));
+    const d = await decks();
+    await importDeckSet(c.s.rig.pool, { rates: { file: "rates.csv", text: d.fixed } }, "gold");
+    const onGold = await rerate(c, ["--input", input, "--plan", "gold"]);
+    expect(onGold.code, onGold.stderr).toBe(0);
+    expect(summaryOf(onGold.stdout)).toMatchObject({ calls_read: 0, changed: 0 });
+    const noPlan = await rerate(c, ["--plan", "silver"]);
+    expect(noPlan.code).toBe(2);
+    expect(noPlan.stderr).toMatch(/plan "silver" has no rate version/);
+
     const noRun = await rerate(c, ["--apply"]);
     expect(noRun.code).toBe(2);
     expect(noRun.stderr).toMatch(/--apply needs --run/);

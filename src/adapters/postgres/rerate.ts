@@ -14,7 +14,8 @@ export interface RerateRun {
   fromAt: Date;
   toAt: Date;
   accountId: string | null;
-  rateVersion: number;
+  plan: string | null;
+  rateVersion: number | null;
   summary: Record<string, number> | null;
 }
 
@@ -86,6 +87,18 @@ export async function recordedCharges(
       },
     ]),
   );
+}
+
+/** The plan each of these accounts is on (SPEC §10); an account that is gone is absent. */
+export async function accountPlans(
+  pool: pg.Pool,
+  accountIds: readonly string[],
+): Promise<Map<string, string>> {
+  const { rows } = await pool.query<{ account_id: string; plan: string }>(
+    "select account_id, plan from accounts where account_id = any($1::text[])",
+    [[...new Set(accountIds)]],
+  );
+  return new Map(rows.map((r) => [r.account_id, r.plan]));
 }
 
 /** Stages calls; a (account, cdr_id) the run already holds is left as it is (seen twice counts once). */
@@ -247,7 +260,8 @@ export async function findRun(pool: pg.Pool, runName: string): Promise<RerateRun
     from_at: Date;
     to_at: Date;
     account_id: string | null;
-    rate_version: string;
+    plan: string | null;
+    rate_version: string | null;
     summary: Record<string, number> | null;
   }>("select * from rerate_runs where run_name = $1", [runName]);
   const r = rows[0];
@@ -259,7 +273,8 @@ export async function findRun(pool: pg.Pool, runName: string): Promise<RerateRun
         fromAt: r.from_at,
         toAt: r.to_at,
         accountId: r.account_id,
-        rateVersion: Number(r.rate_version),
+        plan: r.plan,
+        rateVersion: r.rate_version === null ? null : Number(r.rate_version),
         summary: r.summary,
       };
 }
@@ -275,9 +290,9 @@ export async function unfinishedRuns(pool: pg.Pool, except: string): Promise<str
 
 export async function createRun(pool: pg.Pool, run: Omit<RerateRun, "summary">): Promise<void> {
   await pool.query(
-    `insert into rerate_runs (run_name, state, from_at, to_at, account_id, rate_version)
-     values ($1, $2, $3, $4, $5, $6)`,
-    [run.runName, run.state, run.fromAt, run.toAt, run.accountId, run.rateVersion],
+    `insert into rerate_runs (run_name, state, from_at, to_at, account_id, plan, rate_version)
+     values ($1, $2, $3, $4, $5, $6, $7)`,
+    [run.runName, run.state, run.fromAt, run.toAt, run.accountId, run.plan, run.rateVersion],
   );
 }
 

@@ -15,7 +15,10 @@ create table rerate_runs (
   from_at timestamptz not null,
   to_at timestamptz not null,
   account_id text,
-  rate_version bigint not null,
+  -- --plan: only that plan's accounts, re-rated by rate_version of it. Null: every
+  -- account by the newest version of its own plan when the run read it (rate_version null).
+  plan text,
+  rate_version bigint,
   summary jsonb,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now()
