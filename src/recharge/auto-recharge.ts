@@ -16,7 +16,7 @@
  */
 import { getAccount } from "../adapters/postgres/accounts.js";
 import { claimCardCharge, getCardCharge, type CardCharge } from "../adapters/postgres/card-charges.js";
-import { RatestreamError } from "../errors.js";
+import { DependencyError, RatestreamError } from "../errors.js";
 import type { BalanceEventMessage } from "../pipeline/messages.js";
 import {
   announceFailure,
@@ -105,10 +105,7 @@ export async function handleAutoRechargeRequest(
     }
     if (resolution.status !== "absent" || !resolution.mayCharge || exhausted) {
       if (exhausted) return "unresolved";
-      throw new RatestreamError(
-        "dependency_unavailable",
-        `the outcome of charge ${chargeKey} is not known yet`,
-      );
+      throw new DependencyError("stripe", `the outcome of charge ${chargeKey} is not known yet`);
     }
   } else if (exhausted) {
     // Never sent: nothing was charged.
@@ -121,10 +118,7 @@ export async function handleAutoRechargeRequest(
     paymentMethodId: account.stripe_payment_method!,
   });
   if (settled === "busy") {
-    throw new RatestreamError(
-      "dependency_unavailable",
-      `charge ${chargeKey} is being sent by another process`,
-    );
+    throw new DependencyError("stripe", `charge ${chargeKey} is being sent by another process`);
   }
   return settled.status === "succeeded" ? "recharged" : "failed";
 }

@@ -12,6 +12,7 @@ import type pg from "pg";
 import { eventIdOf, invoiceId } from "../../balances/event-id.js";
 import { recordedKey, type Ledger, type RecordedEntry, type RecordResult } from "../../balances/ports.js";
 import { RecordRefusedError, SequenceConflictError } from "../../errors.js";
+import { postgresError } from "./errors.js";
 import type { AccountSnapshot, Applied, BalanceEventDraft } from "../../balances/types.js";
 import { openCallSessions } from "./call-sessions.js";
 
@@ -413,8 +414,8 @@ async function unchainedAccounts(
 /**
  * What a failed ledger write means, from Postgres's SQLSTATE: a seq another writer took
  * (retry after a restore), a record Postgres refuses for its content (class 22 data
- * exception, class 23 constraint: the record's fault), or anything else as it is
- * (a connection lost, the server away: retry).
+ * exception, class 23 constraint: the record's fault), or as any Postgres error
+ * (postgres/errors.ts: a connection lost, the server away: retry).
  */
 function refusalOf(err: unknown): unknown {
   const e = err as { code?: unknown; constraint?: string; detail?: string; message?: string };
@@ -427,5 +428,5 @@ function refusalOf(err: unknown): unknown {
     const constraint = e.constraint ? ` (constraint ${e.constraint})` : "";
     return new RecordRefusedError(`the ledger refused the entry: ${e.message}${constraint}`, { cause: err });
   }
-  return err;
+  return postgresError(err) ?? err;
 }
