@@ -15,7 +15,7 @@
  * credits it or reports recharge_failed once Stripe can tell.
  */
 import { getAccount } from "../adapters/postgres/accounts.js";
-import { claimCardCharge, getCardCharge, type CardCharge } from "../adapters/postgres/card-charges.js";
+import { claimCardCharge, failAutoRechargeUnsent, getCardCharge } from "../adapters/postgres/card-charges.js";
 import { DependencyError, RatestreamError } from "../errors.js";
 import type { BalanceEventMessage } from "../pipeline/messages.js";
 import {
@@ -131,14 +131,12 @@ async function failUncharged(
   amountMicros: bigint,
   reason: string,
 ): Promise<void> {
-  const { rows } = await deps.pool.query<CardCharge>(
-    `insert into card_charges (charge_key, account_id, purpose, amount_micros, currency, status, failure_reason)
-     select $1, account_id, 'auto_recharge', $3, currency, 'failed', $4 from accounts where account_id = $2
-     on conflict (charge_key) do update set status = 'failed', failure_reason = $4, updated_at = now()
-       where card_charges.status = 'pending' and card_charges.stripe_requests = 0
-     returning *`,
-    [chargeKey, event.account_id, amountMicros.toString(), reason],
-  );
-  const row = rows[0] ?? (await getCardCharge(deps.pool, chargeKey));
+  const row =
+    (await failAutoRechargeUnsent(deps.pool, {
+      chargeKey,
+      accountId: event.account_id,
+      amountMicros,
+      reason,
+    })) ?? (await getCardCharge(deps.pool, chargeKey));
   if (row?.status === "failed") await announceFailure(deps, row, row.failure_reason ?? reason);
 }
