@@ -37,6 +37,41 @@ export default tseslint.config(
     },
   },
   {
+    // SQL lives in src/adapters/postgres, behind named functions. Elsewhere `pg` is only a
+    // type (a pool handed in and passed on), never imported as a value (a client, a pool
+    // made by hand: createPool is the adapter's), and no `.query("…")` runs a statement.
+    files: ["src/**/*.ts"],
+    ignores: ["src/adapters/postgres/**"],
+    rules: {
+      "@typescript-eslint/no-restricted-imports": [
+        "error",
+        {
+          paths: [
+            {
+              name: "pg",
+              allowTypeImports: true,
+              message: "pg is used in src/adapters/postgres only (elsewhere: import type).",
+            },
+          ],
+        },
+      ],
+      "no-restricted-syntax": [
+        "error",
+        {
+          selector:
+            "CallExpression[callee.property.name='query'][arguments.0.type=/^(Literal|TemplateLiteral)$/]",
+          message: "SQL lives in src/adapters/postgres, behind a named function.",
+        },
+      ],
+    },
+  },
+  {
+    // The demos read their summaries back from Postgres as an operator would with psql:
+    // report queries of a showcase tool, not the product's data access.
+    files: ["src/cli/demo.ts", "src/cli/demo-billing.ts", "src/cli/demo-sessions.ts"],
+    rules: { "no-restricted-syntax": "off" },
+  },
+  {
     files: ["**/*.mjs", "**/*.js"],
     ...tseslint.configs.disableTypeChecked,
   },

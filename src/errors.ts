@@ -2,18 +2,22 @@
  * One error type for the whole project, with a closed list of codes. `retryable` says
  * whether the failure is the world's (a server away: back off and retry) or the
  * input's (dead-letter it); callers decide from this flag and nowhere else.
+ *
+ * Adapters speak this vocabulary: a server's own errors (ioredis, kafkajs, pg, …) are
+ * turned into these by one function per adapter (`adapters/<name>/errors.ts`), composed
+ * in `adapters/errors.ts`; the pipeline, workers, API and CLI read only these.
  */
 export type ErrorCode =
   | "bad_config"
   | "bad_usage"
-  | "invalid_cdr"
-  | "decode_error"
-  | "no_rate"
-  | "unknown_account"
   | "bad_deck"
+  | "not_migrated"
   | "dependency_unavailable"
   | "record_refused"
   | "sequence_conflict";
+
+/** The servers ratestream depends on: the `dependency` label of ratestream_dependency_errors_total. */
+export type Dependency = "kafka" | "redis" | "postgres" | "registry" | "smtp" | "stripe";
 
 const RETRYABLE: ReadonlySet<ErrorCode> = new Set(["dependency_unavailable", "sequence_conflict"]);
 
@@ -26,6 +30,29 @@ export class RatestreamError extends Error {
     this.name = "RatestreamError";
     this.code = code;
     this.retryable = RETRYABLE.has(code);
+  }
+}
+
+/**
+ * A server ratestream needs is away or failing (refused, reset, timed out, restarting):
+ * nobody's fault, retried with backoff. `dependency` names the server.
+ */
+export class DependencyError extends RatestreamError {
+  constructor(
+    readonly dependency: Dependency,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super("dependency_unavailable", message, options);
+    this.name = "DependencyError";
+  }
+}
+
+/** Postgres answers, but the tables are not there: `ratestream migrate` was not run. */
+export class NotMigratedError extends RatestreamError {
+  constructor(options?: { cause?: unknown }) {
+    super("not_migrated", "the database is not migrated: run `ratestream migrate` first", options);
+    this.name = "NotMigratedError";
   }
 }
 

@@ -6,7 +6,7 @@
  */
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type pg from "pg";
-import { hashApiKey, type ApiKeyRole } from "../adapters/postgres/accounts.js";
+import { findApiKey, hashApiKey, type ApiKeyRole } from "../adapters/postgres/accounts.js";
 import { ApiError } from "./errors.js";
 
 export interface Principal {
@@ -103,11 +103,7 @@ async function identify(pool: pg.Pool, request: FastifyRequest) {
   if (token === undefined) {
     throw new ApiError(401, "unauthorized", "the Authorization header must be Bearer <api key>");
   }
-  const { rows } = await pool.query<{ key_id: string; role: ApiKeyRole; account_id: string | null }>(
-    "select key_id, role, account_id from api_keys where key_hash = $1 and revoked_at is null",
-    [hashApiKey(token)],
-  );
-  const key = rows[0];
+  const key = await findApiKey(pool, hashApiKey(token));
   if (key === undefined) throw new ApiError(401, "unauthorized", "the API key is unknown or revoked");
   return key;
 }

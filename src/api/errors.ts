@@ -5,6 +5,7 @@
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { RatestreamError } from "../errors.js";
+import { typedError } from "../adapters/errors.js";
 import type { Logger } from "../observability/logger.js";
 
 export type ApiErrorCode =
@@ -153,22 +154,14 @@ function classify(err: FastifyError, body: unknown): { status: number; code: str
     if (err.retryable) return { status: 503, code: "unavailable", message: err.message };
     return { status: 422, code: "invalid_request", message: err.message };
   }
-  if (isOutage(err)) {
+  // A client's error from deep inside an adapter (a pg query, an ioredis command), as
+  // the adapter reads it: a server away is the client's cue to retry, it did nothing wrong.
+  const typed = typedError(err);
+  if (typed instanceof RatestreamError && typed.retryable) {
     return { status: 503, code: "unavailable", message: "a server ratestream needs is unavailable; retry" };
   }
   if (typeof err.statusCode === "number" && err.statusCode >= 400 && err.statusCode < 500) {
     return { status: err.statusCode, code: "invalid_request", message: err.message };
   }
   return { status: 500, code: "internal", message: "internal error (logged)" };
-}
-
-const OUTAGE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "57P01", "57P03", "08006"]);
-
-/** Redis or Postgres away: the client should retry, it did nothing wrong. */
-function isOutage(err: FastifyError): boolean {
-  return (
-    OUTAGE_CODES.has(String(err.code)) ||
-    err.name === "MaxRetriesPerRequestError" ||
-    /Connection is closed|Connection terminated/.test(err.message)
-  );
 }

@@ -1,4 +1,4 @@
-import { RatestreamError } from "../errors.js";
+import { DependencyError } from "../errors.js";
 import { utcMonth } from "./types.js";
 import { restoreFromLedger, type WritePathDeps } from "./write-path.js";
 
@@ -15,5 +15,5 @@ export async function currentBalance(
     if (snapshot !== "missing") return snapshot.balanceMicros;
     if ((await restoreFromLedger(deps, accountId, utcMonth(new Date()))) === "unknown") return undefined;
   }
-  throw new RatestreamError("dependency_unavailable", `Redis keeps losing account ${accountId}`);
+  throw new DependencyError("redis", `Redis keeps losing account ${accountId}`);
 }

@@ -1,4 +1,4 @@
-import { RatestreamError } from "../errors.js";
+import { DependencyError } from "../errors.js";
 import { utcMonth, type AccountSettings } from "./types.js";
 import { restoreFromLedger, type WritePathDeps } from "./write-path.js";
 
@@ -19,5 +19,5 @@ export async function copySettingsToStore(
     if (await deps.store.updateSettings(accountId, settings)) return;
     if ((await restoreFromLedger(deps, accountId, utcMonth(new Date()))) === "unknown") return;
   }
-  throw new RatestreamError("dependency_unavailable", `Redis keeps losing account ${accountId}`);
+  throw new DependencyError("redis", `Redis keeps losing account ${accountId}`);
 }

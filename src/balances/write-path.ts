@@ -17,7 +17,7 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { withinExactRange } from "../core/money.js";
-import { RecordRefusedError, SequenceConflictError } from "../errors.js";
+import { DependencyError, RecordRefusedError, SequenceConflictError } from "../errors.js";
 import type { Logger } from "../observability/logger.js";
 import { NO_FAULTS, type Faults } from "./faults.js";
 import {
@@ -237,7 +237,8 @@ async function applyInRedis(
     }
   }
   for (const [account, r] of await deps.store.apply(retry, month)) {
-    if (r === "missing") throw new Error(`account ${account} vanished from Redis while being restored`);
+    if (r === "missing")
+      throw new DependencyError("redis", `account ${account} vanished from Redis while being restored`);
     results.set(account, r);
   }
   return results as Map<string, (Applied | Refused)[]>;

@@ -4,7 +4,7 @@ import { createAvroRegistry, SCHEMA_FILES } from "../adapters/registry/avro.js";
 import { createKafkaClient } from "../adapters/kafka/select.js";
 import { connectRedis } from "../adapters/redis/connection.js";
 import { refuseEvictingRedis } from "../adapters/redis/eviction.js";
-import { createPool } from "../adapters/postgres/pool.js";
+import { createPool, serverVersion } from "../adapters/postgres/pool.js";
 import { createLogger } from "../observability/logger.js";
 
 interface Probe {
@@ -86,10 +86,7 @@ function probes(config: Config): Probe[] {
       async run() {
         const pool = createPool(config.databaseUrl, { max: 1 });
         try {
-          const { rows } = await pool.query<{ version: string }>(
-            "select current_setting('server_version') as version",
-          );
-          return `(PostgreSQL ${rows[0]?.version})`;
+          return `(PostgreSQL ${await serverVersion(pool)})`;
         } finally {
           await pool.end();
         }

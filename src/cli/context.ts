@@ -1,7 +1,7 @@
 import type { Redis } from "ioredis";
 import type pg from "pg";
 import { loadConfig } from "../config/env.js";
-import { RatestreamError } from "../errors.js";
+import { DependencyError } from "../errors.js";
 import { PostgresLedger } from "../adapters/postgres/ledger.js";
 import { connectRedis } from "../adapters/redis/connection.js";
 import { refuseEvictingRedis } from "../adapters/redis/eviction.js";
@@ -36,8 +36,8 @@ export async function withStores<T>(work: (ctx: StoresContext) => Promise<T>): P
     try {
       await redis.connect();
     } catch (err) {
-      throw new RatestreamError(
-        "dependency_unavailable",
+      throw new DependencyError(
+        "redis",
         `cannot reach Redis at ${config.redisUrl}: ${(err as Error).message}`,
         {
           cause: err,

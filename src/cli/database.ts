@@ -1,11 +1,13 @@
 import type pg from "pg";
 import { loadConfig } from "../config/env.js";
-import { RatestreamError } from "../errors.js";
+import { DependencyError, RatestreamError } from "../errors.js";
+import { postgresError } from "../adapters/postgres/errors.js";
 import { createPool } from "../adapters/postgres/pool.js";
 
 /**
- * Runs a command's work with a Postgres pool from DATABASE_URL, and turns "cannot
- * reach" and "not migrated" into messages a user can act on (exit 2).
+ * Runs a command's work with a Postgres pool from DATABASE_URL; Postgres's errors leave
+ * as the adapter reads them (postgres/errors.ts): "cannot reach" names the server
+ * (password hidden), "not migrated" says to run `ratestream migrate` (both exit 2).
  */
 export async function withDatabase<T>(work: (pool: pg.Pool) => Promise<T>): Promise<T> {
   const config = loadConfig(process.env);
@@ -13,22 +15,20 @@ export async function withDatabase<T>(work: (pool: pg.Pool) => Promise<T>): Prom
   try {
     return await work(pool);
   } catch (err) {
-    const code = (err as { code?: string }).code;
-    if (code === "42P01") {
-      throw new RatestreamError("bad_usage", "the database is not migrated: run `ratestream migrate` first", {
-        cause: err,
-      });
-    }
-    if (code === "ECONNREFUSED" || code === "ENOTFOUND" || code === "3D000" || code === "28P01") {
+    if (err instanceof RatestreamError) throw err; // already read (Redis in context.ts …)
+    const typed = postgresError(err);
+    if (typed instanceof DependencyError) {
       const where = new URL(config.databaseUrl);
       where.password = "";
-      throw new RatestreamError(
-        "dependency_unavailable",
+      throw new DependencyError(
+        "postgres",
         `cannot use Postgres at ${where.href}: ${(err as Error).message}`,
-        { cause: err },
+        {
+          cause: err,
+        },
       );
     }
-    throw err;
+    throw typed ?? err;
   } finally {
     await pool.end();
   }

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { Registry } from "prom-client";
 import { createKafkaClient } from "../adapters/kafka/select.js";
-import { createPool } from "../adapters/postgres/pool.js";
+import { createPool, pingPostgres } from "../adapters/postgres/pool.js";
 import { createSmtpMailer } from "../adapters/smtp/mailer.js";
 import { DEFAULT_HTTP_PORTS, loadConfig } from "../config/env.js";
 import { ConfigError } from "../errors.js";
@@ -63,7 +63,7 @@ async function runNotifyWorker(options: NotifyWorkerOptions): Promise<void> {
     httpPort: config.httpPort,
     registry,
     checks: {
-      postgres: async () => void (await pool.query("select 1")),
+      postgres: () => pingPostgres(pool),
       smtp: () => mailer.verify(),
     },
     handle: createNotifyHandler({ pool, mailer, logger, metrics, emails: createEmailCounter(registry) }),

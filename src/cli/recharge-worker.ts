@@ -4,7 +4,7 @@ import { DEFAULT_HTTP_PORTS, loadConfig } from "../config/env.js";
 import { ConfigError } from "../errors.js";
 import { createKafkaClient } from "../adapters/kafka/select.js";
 import { PostgresLedger } from "../adapters/postgres/ledger.js";
-import { createPool } from "../adapters/postgres/pool.js";
+import { createPool, pingPostgres } from "../adapters/postgres/pool.js";
 import { RedisBalanceStore } from "../adapters/redis/balance-store.js";
 import { connectRedis } from "../adapters/redis/connection.js";
 import { refuseEvictingRedis } from "../adapters/redis/eviction.js";
@@ -126,7 +126,7 @@ async function runRechargeWorker(options: RechargeWorkerOptions): Promise<void> 
     metrics,
     checks: {
       redis: async () => void (await redis.ping()),
-      postgres: async () => void (await pool.query("select 1")),
+      postgres: () => pingPostgres(pool),
     },
     handle: async (event) => {
       if (event.type !== "auto_recharge_requested") {

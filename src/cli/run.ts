@@ -6,7 +6,7 @@ import { startOpsServer } from "../adapters/http/ops-server.js";
 import { createStripePayments } from "../adapters/stripe/stripe-payments.js";
 import { buildApiApp } from "../api/app.js";
 import { PostgresLedger } from "../adapters/postgres/ledger.js";
-import { createPool } from "../adapters/postgres/pool.js";
+import { createPool, pingPostgres } from "../adapters/postgres/pool.js";
 import { pricingFor, RateTableWatcher } from "../adapters/postgres/rate-table-watcher.js";
 import { createAvroRegistry } from "../adapters/registry/avro.js";
 import { RedisBalanceStore } from "../adapters/redis/balance-store.js";
@@ -277,7 +277,7 @@ async function runRater(options: RunOptions): Promise<void> {
     checks: {
       kafka: async () => void (await admin.listTopics()),
       redis: async () => void (await redis.ping()),
-      postgres: async () => void (await pool.query("select 1")),
+      postgres: () => pingPostgres(pool),
       rate_table: () =>
         watcher.anyVersion() ? Promise.resolve() : Promise.reject(new Error("no rate version imported yet")),
     },

@@ -13,7 +13,13 @@ import { Counter, type Registry } from "prom-client";
 import { MailRejected, messageIdFor, type Mailer } from "../adapters/smtp/mailer.js";
 import type { Logger } from "../observability/logger.js";
 import type { BalanceEventHandler, WorkerMetrics } from "../workers/balance-event-worker.js";
-import { composeEmail, isEmailed, type EmailAccount, type EmailInvoice } from "./emails.js";
+import {
+  claimNotification,
+  firstInvoiceFor,
+  markNotificationSent,
+  notificationAccount,
+} from "../adapters/postgres/notifications.js";
+import { composeEmail, isEmailed } from "./emails.js";
 
 export interface NotifyDeps {
   pool: pg.Pool;
@@ -45,19 +51,19 @@ export function createNotifyHandler(deps: NotifyDeps): BalanceEventHandler {
       logger.error({ event }, "amount_micros is not an integer; no email");
       return;
     }
-    const account = await findAccount(pool, event.account_id);
+    const account = await notificationAccount(pool, event.account_id);
     if (!account) {
       metrics.handled.inc({ type, outcome: "failed" });
       logger.error({ event }, "balance event of an unknown account; no email");
       return;
     }
     const invoice =
-      type === "offline_reloaded" ? await findInvoice(pool, event.account_id, event.cause) : undefined;
+      type === "offline_reloaded" ? await firstInvoiceFor(pool, event.account_id, event.cause) : undefined;
     if (type === "offline_reloaded" && !invoice) logger.warn({ event }, "offline reload without its invoice");
     const email = composeEmail({ ...event, type }, account, invoice);
     const messageId = messageIdFor(event.event_id);
 
-    const claimed = await claim(pool, {
+    const claimed = await claimNotification(pool, {
       eventId: event.event_id,
       accountId: event.account_id,
       recipient: account.adminEmail,
@@ -80,69 +86,8 @@ export function createNotifyHandler(deps: NotifyDeps): BalanceEventHandler {
       logger.error({ err, eventId: event.event_id, to: account.adminEmail }, "email refused; moving on");
       return;
     }
-    await pool.query("update notifications_sent set status = 'sent', sent_at = now() where event_id = $1", [
-      event.event_id,
-    ]);
+    await markNotificationSent(pool, event.event_id);
     emails.inc({ outcome: "sent" });
     metrics.handled.inc({ type, outcome: "handled" });
   };
-}
-
-async function findAccount(
-  pool: pg.Pool,
-  accountId: string,
-): Promise<(EmailAccount & { adminEmail: string }) | undefined> {
-  const { rows } = await pool.query<{
-    admin_email: string;
-    currency: string;
-    recharge_mode: "online" | "offline";
-  }>("select admin_email, currency, recharge_mode from accounts where account_id = $1", [accountId]);
-  const row = rows[0];
-  return (
-    row && { accountId, adminEmail: row.admin_email, currency: row.currency, rechargeMode: row.recharge_mode }
-  );
-}
-
-async function findInvoice(
-  pool: pg.Pool,
-  accountId: string,
-  cause: string,
-): Promise<EmailInvoice | undefined> {
-  const { rows } = await pool.query<{
-    invoice_id: string;
-    amount_micros: string;
-    currency: string;
-    created_at: Date;
-  }>(
-    "select invoice_id, amount_micros, currency, created_at from invoices where account_id = $1 and cause = $2 order by created_at limit 1",
-    [accountId, cause],
-  );
-  const row = rows[0];
-  return (
-    row && {
-      invoiceId: row.invoice_id,
-      amountMicros: BigInt(row.amount_micros),
-      currency: row.currency,
-      createdAt: row.created_at,
-    }
-  );
-}
-
-/**
- * True when this event's email is ours to send: a new claim, or one left at 'sending'
- * (refreshed with the current address). False when it was already sent.
- */
-async function claim(
-  pool: pg.Pool,
-  c: { eventId: string; accountId: string; recipient: string; subject: string; messageId: string },
-): Promise<boolean> {
-  const { rowCount } = await pool.query(
-    `insert into notifications_sent (event_id, account_id, recipient, subject, status, message_id)
-     values ($1, $2, $3, $4, 'sending', $5)
-     on conflict (event_id) do update
-       set recipient = excluded.recipient, subject = excluded.subject, claimed_at = now()
-       where notifications_sent.status = 'sending'`,
-    [c.eventId, c.accountId, c.recipient, c.subject, c.messageId],
-  );
-  return rowCount === 1;
 }

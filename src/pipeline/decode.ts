@@ -2,7 +2,7 @@
  * Step 1 of a CDR's flow: bytes from Kafka to a validated CDR. JSON and
  * Confluent-framed Avro share the topic and are told apart by the first byte.
  */
-import { RatestreamError } from "../errors.js";
+import { RecordRefusedError } from "../errors.js";
 import { validateCdr, decodeCdrJson, type Cdr } from "../core/cdr.js";
 import { isConfluentFramed, type AvroRegistry } from "../adapters/registry/avro.js";
 
@@ -19,13 +19,9 @@ export async function decodeRecord(value: Buffer | null, registry: AvroRegistry)
     try {
       decoded = await registry.decode(value);
     } catch (err) {
-      const e = err as { name?: string; status?: number; message?: string };
-      // The registry answered "no such schema", or the Avro body is broken: the record's fault.
-      // Any other registry failure is the registry's: retry, never dead-letter.
-      if (e.name === "ResponseError" && e.status !== 404) {
-        throw new RatestreamError("dependency_unavailable", `schema registry: ${e.message}`, { cause: err });
-      }
-      return { ok: false, code: "decode_error", message: `Avro: ${e.message ?? String(err)}` };
+      // The record's fault is dead-lettered; the registry's failure is retried (rethrown).
+      if (err instanceof RecordRefusedError) return { ok: false, code: "decode_error", message: err.message };
+      throw err;
     }
     const result = validateCdr(decoded);
     return result.ok ? result : { ok: false, code: "invalid_cdr", message: result.error.message };

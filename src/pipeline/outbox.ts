@@ -7,26 +7,17 @@
  */
 import type pg from "pg";
 import type { KafkaProducer } from "../adapters/kafka/types.js";
+import {
+  countUnpublishedEvents,
+  markEventsPublished,
+  unpublishedEvents,
+  unpublishedEventsOlderThan,
+  type OutboxEventRow,
+} from "../adapters/postgres/balance-events.js";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
 import { jsonMicros } from "../core/money.js";
 import { balanceEventMessage, type BalanceEventMessage } from "./messages.js";
-
-interface EventRow {
-  event_id: string;
-  type: string;
-  account_id: string;
-  balance_micros: string;
-  currency: string;
-  amount_micros: string | null;
-  occurred_at: Date;
-  cause: string;
-  reason: string | null;
-}
-
-const SELECT = `select event_id, type, account_id, balance_micros, currency, amount_micros, occurred_at, cause,
-                       reason
-                  from balance_events`;
 
 export class OutboxPublisher {
   private timer: NodeJS.Timeout | undefined;
@@ -43,29 +34,18 @@ export class OutboxPublisher {
   /** Publishes these events if they are still unpublished. */
   async publish(eventIds: string[]): Promise<void> {
     if (eventIds.length === 0) return;
-    const { rows } = await this.pool.query<EventRow>(
-      `${SELECT} where event_id = any($1::text[]) and published_at is null order by position`,
-      [eventIds],
-    );
-    await this.send(rows);
+    await this.send(await unpublishedEvents(this.pool, eventIds));
   }
 
   /** Publishes what a crash left behind: unpublished events older than `olderThanMs`. */
   async sweep(olderThanMs = 5_000, limit = 1_000): Promise<number> {
-    const { rows } = await this.pool.query<EventRow>(
-      `${SELECT} where published_at is null and occurred_at < now() - make_interval(secs => $1)
-        order by position limit $2`,
-      [olderThanMs / 1000, limit],
-    );
+    const rows = await unpublishedEventsOlderThan(this.pool, olderThanMs, limit);
     await this.send(rows);
     return rows.length;
   }
 
   async backlog(): Promise<number> {
-    const { rows } = await this.pool.query<{ n: string }>(
-      "select count(*) as n from balance_events where published_at is null",
-    );
-    return Number(rows[0]!.n);
+    return countUnpublishedEvents(this.pool);
   }
 
   start(intervalMs = 2_000): void {
@@ -85,7 +65,7 @@ export class OutboxPublisher {
     await this.sweeping;
   }
 
-  private async send(rows: EventRow[]): Promise<void> {
+  private async send(rows: OutboxEventRow[]): Promise<void> {
     if (rows.length === 0) return;
     const events: BalanceEventMessage[] = rows.map((r) => ({
       event_id: r.event_id,
@@ -99,9 +79,10 @@ export class OutboxPublisher {
       ...(r.reason === null ? {} : { reason: r.reason }),
     }));
     await this.producer.send(this.topic, events.map(balanceEventMessage));
-    await this.pool.query("update balance_events set published_at = now() where event_id = any($1::text[])", [
+    await markEventsPublished(
+      this.pool,
       events.map((e) => e.event_id),
-    ]);
+    );
     for (const e of events) this.metrics.eventsPublished.inc({ type: e.type });
   }
 }

@@ -11,7 +11,8 @@ import type { Cdr } from "../core/cdr.js";
 import { jsonMicros } from "../core/money.js";
 import { rateCdr } from "../core/rating/rate.js";
 import type { PlanBook } from "../adapters/postgres/rate-table-watcher.js";
-import { isBug, RatestreamError, RecordRefusedError } from "../errors.js";
+import { DependencyError, isBug, RatestreamError, RecordRefusedError } from "../errors.js";
+import { typedError } from "../adapters/errors.js";
 import type { AvroRegistry } from "../adapters/registry/avro.js";
 import type {
   Batch,
@@ -101,7 +102,8 @@ async function handleBatch(deps: RaterDeps, batch: Batch, controls: BatchControl
     try {
       await processBatch(deps, batch);
       return;
-    } catch (err) {
+    } catch (raw) {
+      const err = typedError(raw);
       if (err instanceof RecordRefusedError) return isolateRefused(deps, batch, controls, err);
       if (err instanceof RatestreamError && !err.retryable) throw err;
       const where = {
@@ -111,12 +113,18 @@ async function handleBatch(deps: RaterDeps, batch: Batch, controls: BatchControl
         firstOffset: batch.messages[0]?.offset,
         attempt,
       };
-      if (isBug(err)) {
-        // Never dead-letter a good record for our own mistake, never retry it quietly.
+      if (!(err instanceof RatestreamError)) {
+        // A bug, or an error no adapter knows: never dead-letter a good record for it,
+        // never retry it quietly.
         deps.metrics.bugs.inc({ where: "rater" });
-        deps.logger.fatal(where, "bug while rating a batch; retrying with backoff until a fix is deployed");
+        deps.logger.fatal(
+          where,
+          isBug(err)
+            ? "bug while rating a batch; retrying with backoff until a fix is deployed"
+            : "unknown error while rating a batch; retrying with backoff until it is understood",
+        );
       } else {
-        deps.metrics.dependencyErrors.inc({ dependency: dependencyOf(err) });
+        deps.metrics.dependencyErrors.inc({ dependency: dependencyLabel(err) });
         deps.logger.error(
           where,
           "batch failed on a dependency; retrying (nothing dead-lettered, nothing committed)",
@@ -164,21 +172,9 @@ async function backoff(attempt: number, controls: BatchControls): Promise<void> 
   }
 }
 
-/** Which server a failed batch was waiting on, for ratestream_dependency_errors_total. */
-export function dependencyOf(err: unknown): string {
-  const e = err as { name?: string; message?: string; code?: string; address?: string; port?: number };
-  const name = e.name ?? "";
-  const text = `${name} ${e.message ?? ""}`;
-  if (name.startsWith("KafkaJS")) return "kafka";
-  if (/MaxRetriesPerRequest|ReplyError|redis|Connection is closed/i.test(text)) return "redis";
-  if (/registry/i.test(text)) return "registry";
-  if (/smtp|mail/i.test(text)) return "smtp";
-  if (/stripe/i.test(text)) return "stripe";
-  // node-postgres: SQLSTATE codes are five characters; a refused connection names the port.
-  if ((typeof e.code === "string" && /^[0-9A-Z]{5}$/.test(e.code)) || /postgres|database|5432/i.test(text)) {
-    return "postgres";
-  }
-  return "unknown";
+/** The `dependency` label of ratestream_dependency_errors_total for a retryable failure. */
+export function dependencyLabel(err: RatestreamError): string {
+  return err instanceof DependencyError ? err.dependency : err.code;
 }
 
 interface Accepted {
@@ -188,11 +184,9 @@ interface Accepted {
 }
 
 async function processBatch(deps: RaterDeps, batch: Batch): Promise<void> {
-  if (!deps.plans.anyVersion())
-    throw new RatestreamError(
-      "dependency_unavailable",
-      "no rate version imported yet (ratestream rates import)",
-    );
+  if (!deps.plans.anyVersion()) {
+    throw new DependencyError("postgres", "no rate version imported yet (ratestream rates import)");
+  }
   const source = { topic: batch.topic, partition: batch.partition };
   const deadLetters: OutgoingMessage[] = [];
   const reject = (index: number, code: DeadLetterCode, reason: string, cdr?: Cdr) => {

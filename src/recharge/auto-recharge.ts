@@ -15,8 +15,8 @@
  * credits it or reports recharge_failed once Stripe can tell.
  */
 import { getAccount } from "../adapters/postgres/accounts.js";
-import { claimCardCharge, getCardCharge, type CardCharge } from "../adapters/postgres/card-charges.js";
-import { RatestreamError } from "../errors.js";
+import { claimCardCharge, failAutoRechargeUnsent, getCardCharge } from "../adapters/postgres/card-charges.js";
+import { DependencyError, RatestreamError } from "../errors.js";
 import type { BalanceEventMessage } from "../pipeline/messages.js";
 import {
   announceFailure,
@@ -105,10 +105,7 @@ export async function handleAutoRechargeRequest(
     }
     if (resolution.status !== "absent" || !resolution.mayCharge || exhausted) {
       if (exhausted) return "unresolved";
-      throw new RatestreamError(
-        "dependency_unavailable",
-        `the outcome of charge ${chargeKey} is not known yet`,
-      );
+      throw new DependencyError("stripe", `the outcome of charge ${chargeKey} is not known yet`);
     }
   } else if (exhausted) {
     // Never sent: nothing was charged.
@@ -121,10 +118,7 @@ export async function handleAutoRechargeRequest(
     paymentMethodId: account.stripe_payment_method!,
   });
   if (settled === "busy") {
-    throw new RatestreamError(
-      "dependency_unavailable",
-      `charge ${chargeKey} is being sent by another process`,
-    );
+    throw new DependencyError("stripe", `charge ${chargeKey} is being sent by another process`);
   }
   return settled.status === "succeeded" ? "recharged" : "failed";
 }
@@ -137,14 +131,12 @@ async function failUncharged(
   amountMicros: bigint,
   reason: string,
 ): Promise<void> {
-  const { rows } = await deps.pool.query<CardCharge>(
-    `insert into card_charges (charge_key, account_id, purpose, amount_micros, currency, status, failure_reason)
-     select $1, account_id, 'auto_recharge', $3, currency, 'failed', $4 from accounts where account_id = $2
-     on conflict (charge_key) do update set status = 'failed', failure_reason = $4, updated_at = now()
-       where card_charges.status = 'pending' and card_charges.stripe_requests = 0
-     returning *`,
-    [chargeKey, event.account_id, amountMicros.toString(), reason],
-  );
-  const row = rows[0] ?? (await getCardCharge(deps.pool, chargeKey));
+  const row =
+    (await failAutoRechargeUnsent(deps.pool, {
+      chargeKey,
+      accountId: event.account_id,
+      amountMicros,
+      reason,
+    })) ?? (await getCardCharge(deps.pool, chargeKey));
   if (row?.status === "failed") await announceFailure(deps, row, row.failure_reason ?? reason);
 }

@@ -2,11 +2,13 @@
  * Monthly renewal of purchased numbers from credits (SPEC §1.1, §1.12). A number bought
  * in one calendar month (UTC) is renewed in each later month at the monthly price of the
  * newest version of the account's plan in force then (SPEC §10); when that plan prices no
- * such number (or has no version), at the price it was bought at. The ledger key `number_renewal:<number>:<YYYY-MM>` makes each month's
- * renewal happen once, whoever runs it and however often. A renewal is charged even if
- * it blocks the account: its crossings fire like any other debit's.
+ * such number (or has no version), at the price it was bought at. The ledger key
+ * `number_renewal:<number>:<YYYY-MM>` makes each month's renewal happen once, whoever
+ * runs it and however often. A renewal is charged even if it blocks the account: its
+ * crossings fire like any other debit's.
  */
 import type pg from "pg";
+import { numbersDueForRenewal } from "../adapters/postgres/phone-numbers.js";
 import { loadRateTable } from "../adapters/postgres/rate-versions.js";
 import { numberPriceInForce, type RateTable } from "../core/rating/rate-table.js";
 import type { NumberType } from "../core/decks/number-deck.js";
@@ -34,21 +36,7 @@ export async function renewDueNumbers(deps: RenewalDeps, now = new Date()): Prom
     return tables.get(plan);
   };
   for (let after = ""; ;) {
-    const { rows } = await deps.pool.query<{
-      number: string;
-      account_id: string;
-      number_type: string;
-      monthly_price_micros: string;
-      plan: string;
-    }>(
-      `select n.number, n.account_id, n.number_type, n.monthly_price_micros, a.plan
-         from phone_numbers n join accounts a using (account_id)
-        where n.purchased_at < $1 and n.number > $3
-          and not exists (select 1 from ledger_entries l where l.account_id = n.account_id
-                            and l.idempotency_key = 'number_renewal:' || n.number || ':' || $2)
-        order by n.number limit $4`,
-      [monthStart, month, after, BATCH],
-    );
+    const rows = await numbersDueForRenewal(deps.pool, month, monthStart, after, BATCH);
     if (rows.length === 0) return renewed;
     after = rows.at(-1)!.number;
     const requests: EntryRequest[] = [];

@@ -13,7 +13,8 @@ import { isBug, RatestreamError } from "../errors.js";
 import type { Logger } from "../observability/logger.js";
 import { createMetrics, type Metrics } from "../observability/metrics.js";
 import type { BalanceEventMessage } from "../pipeline/messages.js";
-import { dependencyOf } from "../pipeline/rater.js";
+import { dependencyLabel } from "../pipeline/rater.js";
+import { typedError } from "../adapters/errors.js";
 
 export type BalanceEventHandler = (event: BalanceEventMessage, controls: BatchControls) => Promise<void>;
 
@@ -83,20 +84,24 @@ export function createEventBatchHandler(deps: EventBatchHandlerDeps): BatchHandl
         try {
           await deps.handle(event, controls);
           break;
-        } catch (err) {
+        } catch (raw) {
+          const err = typedError(raw);
           if (err instanceof RatestreamError && !err.retryable) {
             deps.metrics.handled.inc({ type: event.type, outcome: "failed" });
             deps.logger.error({ err, event }, "event could not be handled; moving on");
             break;
           }
-          if (isBug(err)) {
+          if (!(err instanceof RatestreamError)) {
+            // A bug, or an error no adapter knows: loud, and retried rather than skipped.
             deps.metrics.common.bugs.inc({ where: "worker" });
             deps.logger.fatal(
               { err, eventId: event.event_id, attempt },
-              "bug while handling an event; retrying",
+              isBug(err)
+                ? "bug while handling an event; retrying"
+                : "unknown error handling an event; retrying",
             );
           } else {
-            deps.metrics.common.dependencyErrors.inc({ dependency: dependencyOf(err) });
+            deps.metrics.common.dependencyErrors.inc({ dependency: dependencyLabel(err) });
             deps.logger.warn(
               { err, eventId: event.event_id, attempt },
               "event failed on a dependency; retrying",

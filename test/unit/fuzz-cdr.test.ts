@@ -9,7 +9,12 @@ import { readFileSync } from "node:fs";
 import avro from "avsc";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { decodeAvroBody, SCHEMA_FILES, type AvroRegistry } from "../../src/adapters/registry/avro.js";
+import {
+  decodeAvroBody,
+  decodeError,
+  SCHEMA_FILES,
+  type AvroRegistry,
+} from "../../src/adapters/registry/avro.js";
 import { decodeCdrJson, validateCdr } from "../../src/core/cdr.js";
 import { decodeRecord, type Decoded } from "../../src/pipeline/decode.js";
 import { baseCdr } from "../support/decks.js";
@@ -33,10 +38,13 @@ const registry: AvroRegistry = {
         name: "ResponseError",
         status: 404,
       });
-      return Promise.reject(err);
+      return Promise.reject(decodeError(err));
     }
-    // avsc throws synchronously ("truncated buffer", "invalid union index" …): a rejection here.
-    return new Promise((resolve) => resolve(decodeAvroBody(cdrType, bytes.subarray(5))));
+    // avsc throws synchronously ("truncated buffer", "invalid union index" …): a rejection
+    // here, classified as the real adapter does (the port's contract: typed errors).
+    return new Promise((resolve) => resolve(decodeAvroBody(cdrType, bytes.subarray(5)))).catch((err) => {
+      throw decodeError(err);
+    });
   },
 };
 

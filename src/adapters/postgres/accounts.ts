@@ -166,3 +166,15 @@ export async function revokeApiKey(pool: pg.Pool, keyId: string): Promise<"revok
   if (rows.length === 0) return "unknown";
   return rows[0]!.was_revoked ? "already" : "revoked";
 }
+
+/** The live (not revoked) API key with this hash, or undefined. */
+export async function findApiKey(
+  pool: pg.Pool,
+  keyHash: string,
+): Promise<{ key_id: string; role: ApiKeyRole; account_id: string | null } | undefined> {
+  const { rows } = await pool.query<{ key_id: string; role: ApiKeyRole; account_id: string | null }>(
+    "select key_id, role, account_id from api_keys where key_hash = $1 and revoked_at is null",
+    [keyHash],
+  );
+  return rows[0];
+}

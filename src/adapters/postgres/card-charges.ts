@@ -187,6 +187,27 @@ export async function settleFailed(
 }
 
 /**
+ * An auto-recharge that cannot be charged at all (no card): its row recorded failed at
+ * once, or an unsent pending one (no create sent) turned failed. Returns the row if this
+ * call wrote it; undefined when the charge was already settled or sent, or the account
+ * does not exist.
+ */
+export async function failAutoRechargeUnsent(
+  pool: pg.Pool,
+  c: { chargeKey: string; accountId: string; amountMicros: bigint; reason: string },
+): Promise<CardCharge | undefined> {
+  const { rows } = await pool.query<CardCharge>(
+    `insert into card_charges (charge_key, account_id, purpose, amount_micros, currency, status, failure_reason)
+     select $1, account_id, 'auto_recharge', $3, currency, 'failed', $4 from accounts where account_id = $2
+     on conflict (charge_key) do update set status = 'failed', failure_reason = $4, updated_at = now()
+       where card_charges.status = 'pending' and card_charges.stripe_requests = 0
+     returning *`,
+    [c.chargeKey, c.accountId, c.amountMicros.toString(), c.reason],
+  );
+  return rows[0];
+}
+
+/**
  * Takes a pending charge no one has touched for `leaseSeconds` (a crash, an error, or a
  * request given up on left it): whoever takes it owns it for the next lease.
  */

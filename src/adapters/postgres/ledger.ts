@@ -12,6 +12,8 @@ import type pg from "pg";
 import { eventIdOf, invoiceId } from "../../balances/event-id.js";
 import { recordedKey, type Ledger, type RecordedEntry, type RecordResult } from "../../balances/ports.js";
 import { RecordRefusedError, SequenceConflictError } from "../../errors.js";
+import { postgresError } from "./errors.js";
+import { inTransaction, rollBack } from "./transaction.js";
 import type { AccountSnapshot, Applied, BalanceEventDraft } from "../../balances/types.js";
 import { openCallSessions } from "./call-sessions.js";
 
@@ -175,9 +177,7 @@ export class PostgresLedger implements Ledger {
       }
     }
 
-    const client = await this.pool.connect();
-    try {
-      await client.query("begin");
+    return inTransaction<RecordResult>(this.pool, async (client) => {
       const { rows } = await client.query<{ account_id: string; idempotency_key: string }>(INSERT_ENTRIES, [
         e.account,
         e.seq,
@@ -198,13 +198,11 @@ export class PostgresLedger implements Ledger {
             .filter(({ entries }) => entries.some((x) => !inserted.has(recordedKey(x.accountId, x.key))))
             .map(({ request }) => recordedKey(request.accountId, request.key)),
         );
-        await client.query("rollback");
-        return { status: "raced", keys: raced };
+        return rollBack({ status: "raced", keys: raced });
       }
       const unchained = await unchainedAccounts(client, applied);
       if (unchained.accounts.size > 0) {
-        await client.query("rollback");
-        return { status: "unchained", ...unchained };
+        return rollBack({ status: "unchained", ...unchained });
       }
       if (ev.id.length > 0) {
         await client.query(INSERT_EVENTS, [
@@ -227,14 +225,10 @@ export class PostgresLedger implements Ledger {
       if (settles.call.length > 0) {
         await client.query(SETTLE_CALLS, [settles.account, settles.call, occurredAt]);
       }
-      await client.query("commit");
       return { status: "recorded" };
-    } catch (err) {
-      await client.query("rollback").catch(() => undefined);
+    }).catch((err: unknown) => {
       throw refusalOf(err);
-    } finally {
-      client.release();
-    }
+    });
   }
 
   async totals(
@@ -272,19 +266,15 @@ export class PostgresLedger implements Ledger {
     const monthStart = new Date(`${month}-01T00:00:00Z`);
     // One snapshot of the balance and the open call sessions: a CDR settling a session
     // meanwhile is in both or neither.
-    const client = await this.pool.connect();
-    try {
-      await client.query("begin isolation level repeatable read read only");
-      const snapshot = await this.snapshotIn(client, accountId, month, monthStart);
-      if (snapshot) snapshot.calls = await openCallSessions(client, accountId);
-      await client.query("commit");
-      return snapshot;
-    } catch (err) {
-      await client.query("rollback").catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
+    return inTransaction(
+      this.pool,
+      async (client) => {
+        const snapshot = await this.snapshotIn(client, accountId, month, monthStart);
+        if (snapshot) snapshot.calls = await openCallSessions(client, accountId);
+        return snapshot;
+      },
+      "begin isolation level repeatable read read only",
+    );
   }
 
   private async snapshotIn(
@@ -415,8 +405,8 @@ async function unchainedAccounts(
 /**
  * What a failed ledger write means, from Postgres's SQLSTATE: a seq another writer took
  * (retry after a restore), a record Postgres refuses for its content (class 22 data
- * exception, class 23 constraint: the record's fault), or anything else as it is
- * (a connection lost, the server away: retry).
+ * exception, class 23 constraint: the record's fault), or as any Postgres error
+ * (postgres/errors.ts: a connection lost, the server away: retry).
  */
 function refusalOf(err: unknown): unknown {
   const e = err as { code?: unknown; constraint?: string; detail?: string; message?: string };
@@ -429,5 +419,5 @@ function refusalOf(err: unknown): unknown {
     const constraint = e.constraint ? ` (constraint ${e.constraint})` : "";
     return new RecordRefusedError(`the ledger refused the entry: ${e.message}${constraint}`, { cause: err });
   }
-  return err;
+  return postgresError(err) ?? err;
 }

@@ -5,6 +5,7 @@
  */
 import { readdir, readFile } from "node:fs/promises";
 import type pg from "pg";
+import { transaction } from "./transaction.js";
 
 const MIGRATIONS_DIR = new URL("./migrations/", import.meta.url);
 const LOCK_KEY = 7_422_001; // arbitrary, fixed: "ratestream migrations"
@@ -39,16 +40,15 @@ export async function migrate(pool: pg.Pool): Promise<AppliedMigration[]> {
     for (const migration of await listMigrations()) {
       if (done.has(migration.version)) continue;
       const sql = await readFile(migration.file, "utf8");
-      await client.query("begin");
       try {
-        await client.query(sql);
-        await client.query("insert into schema_migrations (version, name) values ($1, $2)", [
-          migration.version,
-          migration.name,
-        ]);
-        await client.query("commit");
+        await transaction(client, async () => {
+          await client.query(sql);
+          await client.query("insert into schema_migrations (version, name) values ($1, $2)", [
+            migration.version,
+            migration.name,
+          ]);
+        });
       } catch (err) {
-        await client.query("rollback");
         throw new Error(
           `migration ${migration.version}_${migration.name} failed: ${(err as Error).message}`,
           {

@@ -31,6 +31,19 @@ export function createPool(databaseUrl: string, options: { schema?: string; max?
   return pool;
 }
 
+/** A health check: Postgres answers a statement. */
+export async function pingPostgres(pool: pg.Pool): Promise<void> {
+  await pool.query("select 1");
+}
+
+/** The server's version, for `ratestream check`. */
+export async function serverVersion(pool: pg.Pool): Promise<string | undefined> {
+  const { rows } = await pool.query<{ version: string }>(
+    "select current_setting('server_version') as version",
+  );
+  return rows[0]?.version;
+}
+
 export function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }

@@ -6,7 +6,7 @@
  * answer even where they disable CONFIG; on a cluster, every master is asked.
  */
 import type { Cluster, Redis } from "ioredis";
-import { ConfigError, RatestreamError } from "../../errors.js";
+import { ConfigError, DependencyError, RatestreamError } from "../../errors.js";
 
 const REQUIRED = "noeviction";
 
@@ -38,8 +38,8 @@ export async function refuseEvictingRedis(redis: Redis | Cluster, url: string): 
     }
   } catch (err) {
     if (err instanceof RatestreamError) throw err;
-    throw new RatestreamError(
-      "dependency_unavailable",
+    throw new DependencyError(
+      "redis",
       `cannot reach Redis at ${redactedUrl(url)} to read its maxmemory-policy: ${(err as Error).message}`,
       { cause: err },
     );

@@ -4,6 +4,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { SchemaRegistry, SchemaType } from "@kafkajs/confluent-schema-registry";
+import { DependencyError, RatestreamError, RecordRefusedError } from "../../errors.js";
 
 export const SCHEMA_FILES = {
   cdr: new URL("../../../schemas/cdr.avsc", import.meta.url),
@@ -25,7 +26,11 @@ export interface AvroRegistry {
   register(subject: string, schemaJson: string): Promise<number>;
   registerFile(subject: string, file: URL): Promise<number>;
   encode(schemaId: number, value: unknown): Promise<Buffer>;
-  /** Decodes a Confluent frame, fetching (and caching) the writer's schema by id. */
+  /**
+   * Decodes a Confluent frame, fetching (and caching) the writer's schema by id. Throws
+   * RecordRefusedError when the frame is at fault (a schema id the registry does not
+   * know, a broken body), DependencyError("registry") when the registry failed.
+   */
   decode(bytes: Buffer): Promise<unknown>;
 }
 
@@ -51,10 +56,36 @@ export function createAvroRegistry(url: string): AvroRegistry {
     },
     async decode(bytes) {
       // The frame: magic byte 0, the writer schema's registry id, the Avro body.
-      const type = await registry.getSchema(bytes.readInt32BE(1));
-      return decodeAvroBody(type, bytes.subarray(5));
+      try {
+        const type = await registry.getSchema(bytes.readInt32BE(1));
+        return decodeAvroBody(type, bytes.subarray(5));
+      } catch (err) {
+        throw decodeError(err);
+      }
     },
   };
+}
+
+/**
+ * The registry client's errors in ratestream's vocabulary: an HTTP answer other than
+ * 404 (no such schema or subject) is the registry failing, a DependencyError.
+ */
+export function registryError(err: unknown): RatestreamError | undefined {
+  if (err instanceof RatestreamError) return err;
+  const e = err as { name?: string; status?: number; message?: string } | null;
+  if (e?.name !== "ResponseError" || e.status === 404) return undefined;
+  return new DependencyError("registry", `schema registry: ${e.message}`, { cause: err });
+}
+
+/**
+ * Why a frame did not decode: any registry answer but "no such schema" is the registry's
+ * failure (retry); everything else (a 404, avsc refusing the body) is the record's fault.
+ */
+export function decodeError(err: unknown): RatestreamError {
+  return (
+    registryError(err) ??
+    new RecordRefusedError(`Avro: ${(err as Error).message ?? String(err)}`, { cause: err })
+  );
 }
 
 /**

@@ -8,7 +8,7 @@
  *     waits with backoff and nothing is lost.
  */
 import { createTransport } from "nodemailer";
-import { RatestreamError } from "../../errors.js";
+import { DependencyError } from "../../errors.js";
 
 export interface OutgoingEmail {
   to: string;
@@ -71,11 +71,7 @@ function classify(err: unknown): Error {
     // nodemailer's own check of the envelope: an address no server could take.
     (e.code === "EENVELOPE" && e.command === "API");
   if (refusedForGood) return new MailRejected(`SMTP server refused the email: ${e.message}`, { cause: err });
-  return new RatestreamError(
-    "dependency_unavailable",
-    `SMTP server unavailable: ${e.message ?? String(err)}`,
-    {
-      cause: err,
-    },
-  );
+  return new DependencyError("smtp", `SMTP server unavailable: ${e.message ?? String(err)}`, {
+    cause: err,
+  });
 }

@@ -13,7 +13,7 @@
  *   creation the idempotency key covers for 24 hours, are found by search.
  */
 import Stripe from "stripe";
-import { RatestreamError } from "../../errors.js";
+import { DependencyError, RatestreamError } from "../../errors.js";
 import {
   microsToCents,
   type CardPayments,
@@ -99,10 +99,7 @@ class StripePayments implements CardPayments {
       // A confirmed intent still processing is a charge whose outcome comes later: it
       // stays pending and is resolved by asking Stripe again.
       if (outcome.status === "processing") {
-        throw new RatestreamError(
-          "dependency_unavailable",
-          `Stripe: payment ${intent.id} is still processing`,
-        );
+        throw new DependencyError("stripe", `Stripe: payment ${intent.id} is still processing`);
       }
       return outcome;
     } catch (err) {
@@ -196,5 +193,5 @@ function asDependencyError(err: unknown): RatestreamError {
     return new RatestreamError("bad_usage", `Stripe refused the request: ${err.message}`, { cause: err });
   }
   const message = err instanceof Error ? err.message : String(err);
-  return new RatestreamError("dependency_unavailable", `Stripe: ${message}`, { cause: err });
+  return new DependencyError("stripe", `Stripe: ${message}`, { cause: err });
 }

@@ -1,6 +1,7 @@
 /** GET …/balance (admin, agent) and GET …/ledger (admin, newest first, cursor pagination). */
 import type { FastifyInstance } from "fastify";
 import { BLOCK_THRESHOLD_MICROS, LOW_BALANCE_THRESHOLD_MICROS } from "../../balances/types.js";
+import { ledgerPage } from "../../adapters/postgres/ledger-history.js";
 import { guarded } from "../auth.js";
 import { ACCOUNT_PARAMS, accountOrFail, balanceAndHolds, int, type ApiDeps } from "../deps.js";
 import { ApiError, invalid } from "../errors.js";
@@ -100,25 +101,7 @@ export function balanceRoutes(app: FastifyInstance, deps: ApiDeps): void {
         throw invalid(`querystring.limit must be from 1 to ${LEDGER_LIMIT.max}`);
       }
       const before = request.query.cursor === undefined ? null : decodeCursor(request.query.cursor);
-      const { rows } = await deps.pool.query<{
-        seq: string;
-        idempotency_key: string;
-        kind: string;
-        amount_micros: string;
-        balance_after_micros: string;
-        currency: string;
-        cdr_id: string | null;
-        reference: string | null;
-        rate_version: string | null;
-        details: Record<string, unknown> | null;
-        created_at: Date;
-      }>(
-        `select seq, idempotency_key, kind, amount_micros, balance_after_micros, currency, cdr_id, reference,
-                rate_version, details, created_at
-           from ledger_entries where account_id = $1 and ($2::bigint is null or seq < $2)
-          order by seq desc limit $3`,
-        [request.params.id, before, limit + 1],
-      );
+      const rows = await ledgerPage(deps.pool, request.params.id, before, limit + 1);
       const page = rows.slice(0, limit);
       return {
         entries: page.map((r) => ({
