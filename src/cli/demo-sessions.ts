@@ -109,9 +109,14 @@ export async function sessionSummary(
   say(
     `calls connected:     ${s.completed.toLocaleString("en-US")} (each started, cut at its grant or ended, and its CDR sent)`,
   );
+  const forCredit = countRefused("insufficient_credit") + countRefused("blocked");
+  const otherwise = refused.filter(([r]) => r !== "insufficient_credit" && r !== "blocked");
   say(
-    `refused for credit:  ${(countRefused("insufficient_credit") + countRefused("blocked")).toLocaleString("en-US")} ` +
-      `(${refused.map(([r, n]) => `${r} ${n}`).join(", ") || "none"})`,
+    `refused for credit:  ${forCredit.toLocaleString("en-US")} ` +
+      `(insufficient_credit ${countRefused("insufficient_credit")}, blocked ${countRefused("blocked")})` +
+      (otherwise.length > 0
+        ? `; refused otherwise: ${otherwise.map(([r, n]) => `${r} ${n}`).join(", ")}`
+        : ""),
   );
   say(`sessions renewed:    ${s.renews.toLocaleString("en-US")} renews`);
   say(`calls cut at grant:  ${s.cut.toLocaleString("en-US")} (the caller would have talked longer)`);
