@@ -85,9 +85,3 @@ export function formatAmount(micros: bigint, currency = "USD"): string {
   const exact = formatMicros(micros).replace(/0{1,4}$/, "");
   return `${exact} ${currency}`;
 }
-
-/** round(numerator / divisor) half-up (ties away from zero for non-negative values), exactly. */
-export function divideRoundHalfUp(numerator: bigint, divisor: bigint): bigint {
-  if (numerator < 0n) return -divideRoundHalfUp(-numerator, divisor);
-  return (numerator * 2n + divisor) / (divisor * 2n);
-}
