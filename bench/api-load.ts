@@ -34,7 +34,7 @@ import { startChild, waitReady } from "../src/cli/demo-billing.js";
 import { loadConfig } from "../src/config/env.js";
 import { parseRateDeck } from "../src/core/decks/rate-deck.js";
 import { createLogger } from "../src/observability/logger.js";
-import { allTopics, topicNames } from "../src/pipeline/rater.js";
+import { allTopics, topicNames } from "../src/pipeline/topics.js";
 import { generateCdrs, offerAtRate, prng } from "../src/tools/cdr-generator.js";
 import { machine, median } from "./lib/report.js";
 import { offerPairs, type PairLoad } from "./lib/session-load.js";

@@ -40,7 +40,7 @@ import { RedisBalanceStore } from "../src/adapters/redis/balance-store.js";
 import { connectRedis } from "../src/adapters/redis/connection.js";
 import { applyEntries } from "../src/balances/write-path.js";
 import { createLogger } from "../src/observability/logger.js";
-import { allTopics, topicNames } from "../src/pipeline/rater.js";
+import { allTopics, topicNames } from "../src/pipeline/topics.js";
 import { generateCdrs, offerAtRate, type RawCdr } from "../src/tools/cdr-generator.js";
 import { carrierDeck } from "./lib/carrier-deck.js";
 import { ledgerCeiling } from "./lib/ledger-ceiling.js";

@@ -107,3 +107,8 @@ export function isBug(err: unknown): boolean {
     err instanceof URIError
   );
 }
+
+/** The `dependency` label of ratestream_dependency_errors_total for a retryable failure. */
+export function dependencyLabel(err: RatestreamError): string {
+  return err instanceof DependencyError ? err.dependency : err.code;
+}

@@ -24,7 +24,7 @@ import { checkAccount } from "../balances/reconcile.js";
 import { formatAmount } from "../core/money.js";
 import { parseRateDeck } from "../core/decks/rate-deck.js";
 import { createLogger } from "../observability/logger.js";
-import { allTopics, topicNames } from "../pipeline/rater.js";
+import { allTopics, topicNames } from "../pipeline/topics.js";
 import { generateCdrs, offerAtRate } from "../tools/cdr-generator.js";
 import { withStores } from "./context.js";
 import { runSessionPhase, sessionSummary } from "./demo-sessions.js";

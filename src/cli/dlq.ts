@@ -3,7 +3,7 @@ import { loadConfig } from "../config/env.js";
 import { createKafkaClient } from "../adapters/kafka/select.js";
 import { parseTimestamp } from "../core/time.js";
 import { createLogger } from "../observability/logger.js";
-import { topicNames } from "../pipeline/rater.js";
+import { topicNames } from "../pipeline/topics.js";
 import { replayDeadLetters } from "../pipeline/replay.js";
 import { DEAD_LETTER_CODES } from "../pipeline/messages.js";
 

@@ -7,7 +7,7 @@ import { DEFAULT_HTTP_PORTS, loadConfig } from "../config/env.js";
 import { ConfigError } from "../errors.js";
 import { createEmailCounter, createNotifyHandler } from "../notify/notify-worker.js";
 import { createLogger } from "../observability/logger.js";
-import { topicNames } from "../pipeline/rater.js";
+import { topicNames } from "../pipeline/topics.js";
 import { createWorkerMetrics, runBalanceEventWorker } from "../workers/balance-event-worker.js";
 
 interface NotifyWorkerOptions {

@@ -11,7 +11,7 @@ import { refuseEvictingRedis } from "../adapters/redis/eviction.js";
 import { createStripePayments } from "../adapters/stripe/stripe-payments.js";
 import { createLogger } from "../observability/logger.js";
 import { OutboxPublisher } from "../pipeline/outbox.js";
-import { topicNames } from "../pipeline/rater.js";
+import { topicNames } from "../pipeline/topics.js";
 import { handleAutoRechargeRequest } from "../recharge/auto-recharge.js";
 import { createChargeMetrics, resolvePendingCharges, type ChargeDeps } from "../recharge/charges.js";
 import { renewDueNumbers } from "../recharge/number-renewal.js";

@@ -8,7 +8,7 @@ import { lockApply } from "../adapters/postgres/rerate.js";
 import { checkPlanName, loadRateTable } from "../adapters/postgres/rate-versions.js";
 import { parseTimestamp } from "../core/time.js";
 import { createLogger } from "../observability/logger.js";
-import { topicNames } from "../pipeline/rater.js";
+import { topicNames } from "../pipeline/topics.js";
 import { rerate } from "../rerate/rerate.js";
 import { progressPrinter, readFromFile, readFromTopic } from "../rerate/sources.js";
 import { withStores } from "./context.js";

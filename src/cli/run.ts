@@ -20,7 +20,8 @@ import { sweepStranded } from "../balances/stranded.js";
 import { createLogger } from "../observability/logger.js";
 import { createMetrics } from "../observability/metrics.js";
 import { OutboxPublisher } from "../pipeline/outbox.js";
-import { allTopics, createBatchHandler, topicNames } from "../pipeline/rater.js";
+import { createBatchHandler } from "../pipeline/rater.js";
+import { allTopics, topicNames } from "../pipeline/topics.js";
 import * as parse from "./parse.js";
 
 const SHUTDOWN_GRACE_MS = 30_000;

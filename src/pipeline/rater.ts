@@ -11,7 +11,7 @@ import type { Cdr } from "../core/cdr.js";
 import { jsonMicros } from "../core/money.js";
 import { rateCdr } from "../core/rating/rate.js";
 import type { PlanBook } from "../adapters/postgres/rate-table-watcher.js";
-import { DependencyError, isBug, RatestreamError, RecordRefusedError } from "../errors.js";
+import { dependencyLabel, DependencyError, isBug, RatestreamError, RecordRefusedError } from "../errors.js";
 import { typedError } from "../adapters/errors.js";
 import type { AvroRegistry } from "../adapters/registry/avro.js";
 import type {
@@ -37,27 +37,7 @@ import {
   type RatingFields,
 } from "./messages.js";
 import type { OutboxPublisher } from "./outbox.js";
-
-export interface Topics {
-  cdrs: string;
-  ratedCdrs: string;
-  balanceEvents: string;
-  deadLetters: string;
-}
-
-/** Every topic the rater writes or reads, for creating or deleting them together. */
-export function allTopics(topics: Topics): string[] {
-  return [topics.cdrs, topics.ratedCdrs, topics.balanceEvents, topics.deadLetters];
-}
-
-export function topicNames(prefix = ""): Topics {
-  return {
-    cdrs: `${prefix}cdrs`,
-    ratedCdrs: `${prefix}rated-cdrs`,
-    balanceEvents: `${prefix}balance-events`,
-    deadLetters: `${prefix}cdrs.dlq`,
-  };
-}
+import type { Topics } from "./topics.js";
 
 export interface RaterDeps {
   write: WritePathDeps;
@@ -170,11 +150,6 @@ async function backoff(attempt: number, controls: BatchControls): Promise<void> 
     await sleep(Math.min(1_000, ms - waited));
     await controls.heartbeat().catch(() => undefined);
   }
-}
-
-/** The `dependency` label of ratestream_dependency_errors_total for a retryable failure. */
-export function dependencyLabel(err: RatestreamError): string {
-  return err instanceof DependencyError ? err.dependency : err.code;
 }
 
 interface Accepted {

@@ -5,7 +5,7 @@
  * unique cdr_id makes the second pass a duplicate.
  */
 import type { KafkaClient, OutgoingMessage } from "../adapters/kafka/types.js";
-import type { Topics } from "./rater.js";
+import type { Topics } from "./topics.js";
 
 export interface ReplayOptions {
   codes: string[];

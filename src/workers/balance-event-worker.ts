@@ -9,11 +9,10 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Counter, type Registry } from "prom-client";
 import type { BatchControls, BatchHandler, KafkaClient } from "../adapters/kafka/types.js";
 import { startOpsServer, type ReadinessCheck } from "../adapters/http/ops-server.js";
-import { isBug, RatestreamError } from "../errors.js";
+import { dependencyLabel, isBug, RatestreamError } from "../errors.js";
 import type { Logger } from "../observability/logger.js";
 import { createMetrics, type Metrics } from "../observability/metrics.js";
 import type { BalanceEventMessage } from "../pipeline/messages.js";
-import { dependencyLabel } from "../pipeline/rater.js";
 import { typedError } from "../adapters/errors.js";
 
 export type BalanceEventHandler = (event: BalanceEventMessage, controls: BatchControls) => Promise<void>;

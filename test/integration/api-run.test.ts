@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { createApiKey } from "../../src/adapters/postgres/accounts.js";
 import { importDeckSet } from "../../src/adapters/postgres/rate-versions.js";
 import { applyEntries } from "../../src/balances/write-path.js";
-import { allTopics, topicNames } from "../../src/pipeline/rater.js";
+import { allTopics, topicNames } from "../../src/pipeline/topics.js";
 import { StripeFake } from "../../src/tools/stripe-fake.js";
 import { STRIPE_TEST_KEY, TEST_NUMBERS, TEST_RATES } from "../support/api.js";
 import { balanceRig, credit } from "../support/balances.js";

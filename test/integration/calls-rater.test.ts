@@ -10,7 +10,7 @@ import { createApiKey } from "../../src/adapters/postgres/accounts.js";
 import { importDeckSet } from "../../src/adapters/postgres/rate-versions.js";
 import type { KafkaProducer } from "../../src/adapters/kafka/types.js";
 import { applyEntries } from "../../src/balances/write-path.js";
-import { allTopics, topicNames, type Topics } from "../../src/pipeline/rater.js";
+import { allTopics, topicNames, type Topics } from "../../src/pipeline/topics.js";
 import { TEST_RATES, TEST_SURCHARGES } from "../support/api.js";
 import { balanceRig, credit, type BalanceRig } from "../support/balances.js";
 import { ratestream } from "../support/cli.js";

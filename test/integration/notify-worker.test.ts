@@ -9,7 +9,7 @@ import type { KafkaProducer } from "../../src/adapters/kafka/types.js";
 import { balanceEventId } from "../../src/balances/event-id.js";
 import type { BalanceEventType } from "../../src/balances/types.js";
 import { balanceEventMessage, type BalanceEventMessage } from "../../src/pipeline/messages.js";
-import { topicNames } from "../../src/pipeline/rater.js";
+import { topicNames } from "../../src/pipeline/topics.js";
 import { SmtpSink } from "../../src/tools/smtp-sink.js";
 import { balanceRig, type BalanceRig } from "../support/balances.js";
 import { ratestream } from "../support/cli.js";

@@ -21,7 +21,7 @@ import { validateCdr } from "../../src/core/cdr.js";
 import { parseDeckSet } from "../../src/core/decks/deck-set.js";
 import { rateCdr } from "../../src/core/rating/rate.js";
 import { buildRateTable, type RateTable } from "../../src/core/rating/rate-table.js";
-import { allTopics, topicNames, type Topics } from "../../src/pipeline/rater.js";
+import { allTopics, topicNames, type Topics } from "../../src/pipeline/topics.js";
 import { TEST_NUMBERS, TEST_RATES, TEST_SURCHARGES } from "../support/api.js";
 import { balanceRig, call, credit, type BalanceRig } from "../support/balances.js";
 import { ratestream } from "../support/cli.js";

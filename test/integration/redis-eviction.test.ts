@@ -6,7 +6,7 @@
  * (A Redis with noeviction, the shared one, is what every other test starts against.)
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { allTopics, topicNames } from "../../src/pipeline/rater.js";
+import { allTopics, topicNames } from "../../src/pipeline/topics.js";
 import { balanceRig } from "../support/balances.js";
 import { ratestream } from "../support/cli.js";
 import { privateRedis, type PrivateRedis } from "../support/private-redis.js";

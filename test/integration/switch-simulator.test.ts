@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApiKey } from "../../src/adapters/postgres/accounts.js";
 import { importDeckSet } from "../../src/adapters/postgres/rate-versions.js";
 import { applyEntries } from "../../src/balances/write-path.js";
-import { allTopics, topicNames } from "../../src/pipeline/rater.js";
+import { allTopics, topicNames } from "../../src/pipeline/topics.js";
 import { generateCdrs, type RawCdr } from "../../src/tools/cdr-generator.js";
 import { httpSessionApi, runSwitch, type SwitchStats } from "../../src/tools/switch-simulator.js";
 import { TEST_RATES, TEST_SURCHARGES } from "../support/api.js";

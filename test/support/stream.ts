@@ -15,7 +15,7 @@ import { parseRateDeck } from "../../src/core/decks/rate-deck.js";
 import { parseSurchargeDeck } from "../../src/core/decks/surcharge-deck.js";
 import { rateCdr } from "../../src/core/rating/rate.js";
 import { buildRateTable } from "../../src/core/rating/rate-table.js";
-import { allTopics, topicNames, type Topics } from "../../src/pipeline/rater.js";
+import { allTopics, topicNames, type Topics } from "../../src/pipeline/topics.js";
 import { generateCdrs, type RawCdr } from "../../src/tools/cdr-generator.js";
 import { balanceRig, credit, type BalanceRig } from "./balances.js";
 import { config, Scope, uniqueName } from "./services.js";
