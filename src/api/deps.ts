@@ -3,8 +3,8 @@ import type pg from "pg";
 import { getAccount } from "../adapters/postgres/accounts.js";
 import type { AccountRow } from "../adapters/postgres/ledger.js";
 import { eventIdOf } from "../balances/event-id.js";
-import { restoreFromLedger, type WriteOutcome, type WritePathDeps } from "../balances/write-path.js";
-import { utcMonth } from "../balances/types.js";
+import { currentBalance } from "../balances/current-balance.js";
+import type { WriteOutcome, WritePathDeps } from "../balances/write-path.js";
 import type { RateTable } from "../core/rating/rate-table.js";
 import type { Logger } from "../observability/logger.js";
 import type { CardPayments } from "../recharge/payments.js";
@@ -59,23 +59,11 @@ export async function balanceAndHolds(
 ): Promise<{ balanceMicros: bigint; heldMicros: bigint } | undefined> {
   const calls = callDeps(deps);
   if (!calls) {
-    const balance = await currentBalance(deps, accountId);
+    const balance = await currentBalance(deps.write, accountId, deps.now?.() ?? new Date());
     return balance === undefined ? undefined : { balanceMicros: balance, heldMicros: 0n };
   }
   const reply = await listCalls(calls, accountId);
   return reply && { balanceMicros: reply.balanceMicros, heldMicros: reply.othersHeldMicros };
-}
-
-/** The real-time balance from Redis, restored from the ledger if Redis lost it; undefined: no account. */
-export async function currentBalance(deps: ApiDeps, accountId: string): Promise<bigint | undefined> {
-  let snapshot = await deps.write.store.snapshot(accountId);
-  if (snapshot === "missing") {
-    const month = utcMonth(deps.now?.() ?? new Date());
-    if ((await restoreFromLedger(deps.write, accountId, month)) === "unknown") return undefined;
-    snapshot = await deps.write.store.snapshot(accountId);
-    if (snapshot === "missing") throw new Error(`account ${accountId} vanished from Redis while restored`);
-  }
-  return snapshot.balanceMicros;
 }
 
 /** Guarded routes only see accounts their key belongs to, so a missing one is a 404 for switches only. */

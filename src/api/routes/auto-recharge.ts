@@ -11,7 +11,8 @@ import { LOW_BALANCE_THRESHOLD_MICROS } from "../../balances/types.js";
 import { applyEntries } from "../../balances/write-path.js";
 import { parseDecimalMicros } from "../../core/money.js";
 import { guarded } from "../auth.js";
-import { ACCOUNT_PARAMS, accountOrFail, currentBalance, int, publishApplied, type ApiDeps } from "../deps.js";
+import { currentBalance } from "../../balances/current-balance.js";
+import { ACCOUNT_PARAMS, accountOrFail, int, publishApplied, type ApiDeps } from "../deps.js";
 import { ApiError, invalid } from "../errors.js";
 
 const MIN_AMOUNT = 5_000_000n;
@@ -99,7 +100,11 @@ export function autoRechargeRoutes(app: FastifyInstance, deps: ApiDeps): void {
 
       let requested = false;
       const turnedOn = enabled && !account.auto_recharge_enabled;
-      if (turnedOn && (await currentBalance(deps, accountId))! <= LOW_BALANCE_THRESHOLD_MICROS) {
+      if (
+        turnedOn &&
+        (await currentBalance(deps.write, accountId, deps.now?.() ?? new Date()))! <=
+          LOW_BALANCE_THRESHOLD_MICROS
+      ) {
         const key = `auto_recharge_enabled:${randomUUID()}`;
         const outcomes = await applyEntries(
           deps.write,
