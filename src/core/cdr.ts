@@ -4,7 +4,7 @@
  * at fault and what is wrong with it.
  */
 import { parseTimestamp } from "./time.js";
-import { quote } from "./quote.js";
+import { excerpt } from "./excerpt.js";
 
 export type Direction = "outbound" | "inbound";
 export const DIRECTIONS: readonly Direction[] = ["outbound", "inbound"];
@@ -59,7 +59,7 @@ function invalid(cdrId: string | null, message: string): CdrResult {
 function describe(value: unknown): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return "an array";
-  if (typeof value === "string") return quote(value);
+  if (typeof value === "string") return excerpt(value);
   if (typeof value === "object") return "an object";
   if (value === undefined) return "nothing (the field is missing)";
   if (typeof value === "number" || typeof value === "boolean") return String(value);

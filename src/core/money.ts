@@ -3,7 +3,7 @@
  * by people have at most 2 places, deck rates and fees at most 6; both convert to micros
  * exactly or are refused.
  */
-import { quote } from "./quote.js";
+import { excerpt } from "./excerpt.js";
 export const MICROS_PER_UNIT = 1_000_000n;
 
 /**
@@ -36,7 +36,7 @@ export function parseDecimalMicros(text: string, maxPlaces: number, maxUnits?: b
   if (!match)
     return {
       ok: false,
-      problem: `${quote(text)} is not a decimal number ≥ 0 (digits, optional . and decimals)`,
+      problem: `${excerpt(text)} is not a decimal number ≥ 0 (digits, optional . and decimals)`,
     };
   return toMicros(text, "", match[1]!, match[2] ?? "", maxPlaces, maxUnits);
 }
@@ -47,7 +47,7 @@ export function parseSignedDecimalMicros(text: string, maxPlaces: number, maxUni
   if (!match)
     return {
       ok: false,
-      problem: `${quote(text)} is not a decimal number (optional sign, digits, . decimals)`,
+      problem: `${excerpt(text)} is not a decimal number (optional sign, digits, . decimals)`,
     };
   return toMicros(text, match[1]!, match[2]!, match[3] ?? "", maxPlaces, maxUnits);
 }
@@ -61,11 +61,11 @@ function toMicros(
   maxUnits: bigint | undefined,
 ): Parsed<bigint> {
   if (fraction.length > maxPlaces) {
-    return { ok: false, problem: `${quote(text)} has more than ${maxPlaces} decimal places` };
+    return { ok: false, problem: `${excerpt(text)} has more than ${maxPlaces} decimal places` };
   }
   const units = BigInt(whole);
   if (maxUnits !== undefined && units >= maxUnits) {
-    return { ok: false, problem: `${quote(text)} is too large (must be below ${maxUnits})` };
+    return { ok: false, problem: `${excerpt(text)} is too large (must be below ${maxUnits})` };
   }
   const micros = units * MICROS_PER_UNIT + BigInt(fraction.padEnd(6, "0"));
   return { ok: true, value: sign === "-" ? -micros : micros };

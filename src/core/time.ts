@@ -3,7 +3,7 @@
  * year 2255). Parsing is strict ISO-8601 with a zone, so a CDR's instant is never
  * guessed from a machine's local time.
  */
-import { quote } from "./quote.js";
+import { excerpt } from "./excerpt.js";
 const TIMESTAMP =
   /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2})(?::?(\d{2}))?)$/;
 const DATE_ONLY = /^(\d{4})-(\d{2})-(\d{2})$/;
@@ -39,7 +39,7 @@ export function parseTimestamp(text: string, options: { allowDateOnly?: boolean 
     if (date) {
       const [year, month, day] = [Number(date[1]), Number(date[2]), Number(date[3])];
       const problem = checkDate(year, month, day);
-      if (problem) return { ok: false, problem: `${quote(text)}: ${problem}` };
+      if (problem) return { ok: false, problem: `${excerpt(text)}: ${problem}` };
       return { ok: true, micros: utcMillis(year, month, day) * 1000 };
     }
   }
@@ -50,8 +50,8 @@ export function parseTimestamp(text: string, options: { allowDateOnly?: boolean 
     return {
       ok: false,
       problem: zoneless
-        ? `${quote(text)} has no zone: add Z or an offset`
-        : `${quote(text)} is not ${expected} with Z or an offset`,
+        ? `${excerpt(text)} has no zone: add Z or an offset`
+        : `${excerpt(text)} is not ${expected} with Z or an offset`,
     };
   }
   const [year, month, day, hour, minute, second] = [1, 2, 3, 4, 5, 6].map((i) => Number(m[i]));
@@ -60,13 +60,13 @@ export function parseTimestamp(text: string, options: { allowDateOnly?: boolean 
     (hour! > 23 ? `hour ${hour} does not exist` : undefined) ??
     (minute! > 59 ? `minute ${minute} does not exist` : undefined) ??
     (second! > 59 ? `second ${second} does not exist` : undefined);
-  if (problem) return { ok: false, problem: `${quote(text)}: ${problem}` };
+  if (problem) return { ok: false, problem: `${excerpt(text)}: ${problem}` };
   let offsetMinutes = 0;
   if (!m[8]) {
     const offHours = Number(m[10]);
     const offMinutes = Number(m[11] ?? "0");
     if (offHours > 23 || offMinutes > 59)
-      return { ok: false, problem: `${quote(text)}: offset out of range` };
+      return { ok: false, problem: `${excerpt(text)}: offset out of range` };
     offsetMinutes = (m[9] === "-" ? -1 : 1) * (offHours * 60 + offMinutes);
   }
   const ms = utcMillis(year!, month!, day!, hour, minute, second) - offsetMinutes * 60_000;

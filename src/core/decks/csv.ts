@@ -8,7 +8,7 @@
  * without a quote (nearly all of a deck) take a split fast path.
  */
 import type { DeckIssue } from "./deck-error.js";
-import { quote } from "../quote.js";
+import { excerpt } from "../excerpt.js";
 
 export interface CsvRow {
   line: number;
@@ -156,9 +156,12 @@ export function readCsv(
   header.fields.forEach((name, i) => {
     const at = { file, line: header.line, column: i + 1, field: undefined };
     if (!columns.includes(name)) {
-      headerIssues.push({ ...at, problem: `unknown column ${quote(name)} (expected ${columns.join(",")})` });
+      headerIssues.push({
+        ...at,
+        problem: `unknown column ${excerpt(name)} (expected ${columns.join(",")})`,
+      });
     } else if (name in columnIndex)
-      headerIssues.push({ ...at, problem: `column ${quote(name)} appears twice` });
+      headerIssues.push({ ...at, problem: `column ${excerpt(name)} appears twice` });
     else columnIndex[name] = i;
   });
   for (const name of columns) {

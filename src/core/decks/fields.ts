@@ -6,7 +6,7 @@ import { parseDecimalMicros } from "../money.js";
 import { parseTimestamp } from "../time.js";
 import type { CsvRow, CsvTable } from "./csv.js";
 import type { DeckIssue } from "./deck-error.js";
-import { quote } from "../quote.js";
+import { excerpt } from "../excerpt.js";
 
 /** Rates, fees and prices are below one million units: micros stay exact doubles. */
 const MAX_DECK_UNITS = 1_000_000n;
@@ -44,14 +44,14 @@ export class RowReader {
 
   matching(field: string, pattern: RegExp, expected: string): string | undefined {
     const value = this.raw(field);
-    return pattern.test(value) ? value : this.problem(field, `${quote(value)} is not ${expected}`);
+    return pattern.test(value) ? value : this.problem(field, `${excerpt(value)} is not ${expected}`);
   }
 
   oneOf<T extends string>(field: string, allowed: readonly T[]): T | undefined {
     const value = this.raw(field);
     return (
       allowed.find((a) => a === value) ??
-      this.problem(field, `${quote(value)} is not one of ${allowed.join(", ")}`)
+      this.problem(field, `${excerpt(value)} is not one of ${allowed.join(", ")}`)
     );
   }
 
@@ -70,7 +70,7 @@ export class RowReader {
     const value = this.raw(field);
     const n = /^\d{1,6}$/.test(value) ? Number(value) : NaN;
     if (n >= 1 && n <= MAX_INCREMENT_SECONDS) return n;
-    return this.problem(field, `${quote(value)} is not whole seconds from 1 to ${MAX_INCREMENT_SECONDS}`);
+    return this.problem(field, `${excerpt(value)} is not whole seconds from 1 to ${MAX_INCREMENT_SECONDS}`);
   }
 
   /** YYYY-MM-DD (midnight UTC) or an ISO-8601 timestamp with a zone, as epoch micros. */
