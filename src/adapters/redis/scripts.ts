@@ -20,20 +20,32 @@ const SCRIPT_FILES = [
   "snapshot-2.lua",
 ] as const;
 
-export interface BalanceScripts {
+/** Each script's call, by its name without the version. */
+interface ScriptSignatures {
   /** Many accounts: each one's state and pending keys; the month, then each one's entries. */
-  rs1_apply(numberOfKeys: number, keys: string[], args: string[]): Promise<(number | string[])[]>;
-  rs1_apply_one(state: string, pending: string, args: string[]): Promise<(number | string[])[]>;
-  /** Many accounts: each one's pending key; each one's count and keys. */
+  apply(numberOfKeys: number, keys: string[], args: string[]): Promise<(number | string[])[]>;
+  apply_one(state: string, pending: string, args: string[]): Promise<(number | string[])[]>;
   /** One account's call sessions (calls-1.lua): its state key; op, call_id, then the op's own. */
-  rs1_calls(state: string, ...args: string[]): Promise<number | string[]>;
-  rs1_confirm(numberOfKeys: number, keys: string[], args: string[]): Promise<number>;
-  rs1_confirm_one(pending: string, args: string[]): Promise<number>;
-  rs1_forget(state: string, pending: string, ...keys: string[]): Promise<number>;
-  rs1_restore(state: string, pending: string, ...args: string[]): Promise<number>;
-  rs1_settings(state: string, ...args: string[]): Promise<number>;
-  rs1_snapshot(state: string, pending: string): Promise<number | (string | null)[]>;
+  calls(state: string, ...args: string[]): Promise<number | string[]>;
+  /** Many accounts: each one's pending key; each one's count and keys. */
+  confirm(numberOfKeys: number, keys: string[], args: string[]): Promise<number>;
+  confirm_one(pending: string, args: string[]): Promise<number>;
+  forget(state: string, pending: string, ...keys: string[]): Promise<number>;
+  restore(state: string, pending: string, ...args: string[]): Promise<number>;
+  settings(state: string, ...args: string[]): Promise<number>;
+  snapshot(state: string, pending: string): Promise<number | (string | null)[]>;
 }
+
+/** The command a script is registered under: its name behind SCRIPTS_VERSION. */
+type Command<Name extends string> = `rs${typeof SCRIPTS_VERSION}_${Name}`;
+
+/**
+ * The registered commands, named from SCRIPTS_VERSION: bumping it renames them here, and
+ * every call site still writing the old `rsN_` name stops compiling.
+ */
+export type BalanceScripts = {
+  [Name in keyof ScriptSignatures as Command<Name>]: ScriptSignatures[Name];
+};
 
 export type ScriptedRedis = (Redis | Cluster) & BalanceScripts;
 
@@ -41,7 +53,7 @@ export function defineBalanceScripts(redis: Redis | Cluster): ScriptedRedis {
   for (const file of SCRIPT_FILES) {
     const [, name, keys, perAccount] = /^(.+)-(\d+)(n?)\.lua$/.exec(file)!;
     const lua = readFileSync(new URL(file, SCRIPTS_DIR), "utf8");
-    const command = `rs${SCRIPTS_VERSION}_${name}`;
+    const command: Command<string> = `rs${SCRIPTS_VERSION}_${name}`;
     if (perAccount) {
       // `<keys>n`: that many keys per account, for any number of accounts. The call
       // passes the number of keys first; `_one` takes a single account's keys, which
