@@ -6,7 +6,7 @@
  * the batch is retried with backoff, nothing is dead-lettered or committed past it.
  * Every step is idempotent, so a retry (or a redelivery after a crash) is safe.
  */
-import { setTimeout as sleep } from "node:timers/promises";
+import { backoff } from "../adapters/kafka/backoff.js";
 import type { Cdr } from "../core/cdr.js";
 import { jsonMicros } from "../core/money.js";
 import { rateCdr } from "../core/rating/rate.js";
@@ -55,8 +55,6 @@ export interface RaterDeps {
   /** Accounts the rater debited lately, for the sampled reconcile. */
   touched?: Set<string>;
 }
-
-const MAX_BACKOFF_MS = 10_000;
 
 export function createBatchHandler(deps: RaterDeps): BatchHandler {
   return async (batch, controls) => {
@@ -142,14 +140,6 @@ async function isolateRefused(
       err.message,
     ),
   ]);
-}
-
-async function backoff(attempt: number, controls: BatchControls): Promise<void> {
-  const ms = Math.min(MAX_BACKOFF_MS, 100 * 2 ** attempt) * (0.5 + Math.random() / 2);
-  for (let waited = 0; waited < ms; waited += 1_000) {
-    await sleep(Math.min(1_000, ms - waited));
-    await controls.heartbeat().catch(() => undefined);
-  }
 }
 
 interface Accepted {

@@ -5,7 +5,7 @@
  * /healthz /readyz /metrics, and stop cleanly on SIGTERM. Each worker de-duplicates by
  * event_id itself, so a redelivered batch is harmless.
  */
-import { setTimeout as sleep } from "node:timers/promises";
+import { backoff } from "../adapters/kafka/backoff.js";
 import { Counter, type Registry } from "prom-client";
 import type { BatchControls, BatchHandler, KafkaClient } from "../adapters/kafka/types.js";
 import { startOpsServer, type ReadinessCheck } from "../adapters/http/ops-server.js";
@@ -34,8 +34,6 @@ export function createWorkerMetrics(registry: Registry, worker: string): WorkerM
     }),
   };
 }
-
-const MAX_BACKOFF_MS = 10_000;
 
 /** Parses one `balance-events` record; undefined for one that is not an event. */
 export function parseBalanceEvent(value: Buffer | null): BalanceEventMessage | undefined {
@@ -113,14 +111,6 @@ export function createEventBatchHandler(deps: EventBatchHandlerDeps): BatchHandl
       if (controls.isStale()) throw new Error("partition reassigned mid-batch");
     }
   };
-}
-
-async function backoff(attempt: number, controls: BatchControls): Promise<void> {
-  const ms = Math.min(MAX_BACKOFF_MS, 100 * 2 ** attempt) * (0.5 + Math.random() / 2);
-  for (let waited = 0; waited < ms; waited += 1_000) {
-    await sleep(Math.min(1_000, ms - waited));
-    await controls.heartbeat().catch(() => undefined);
-  }
 }
 
 export interface RunWorkerOptions {
