@@ -18,6 +18,7 @@ import { faultWarning, faultsFromEnv } from "../balances/faults.js";
 import { checkAccount } from "../balances/reconcile.js";
 import { sweepStranded } from "../balances/stranded.js";
 import { createLogger } from "../observability/logger.js";
+import { untilStopSignal } from "../workers/stop-signal.js";
 import { createMetrics } from "../observability/metrics.js";
 import { OutboxPublisher } from "../pipeline/outbox.js";
 import { createBatchHandler } from "../pipeline/rater.js";
@@ -289,20 +290,10 @@ async function runRater(options: RunOptions): Promise<void> {
   });
   logger.info({ topics, group: options.group, httpPort: config.httpPort }, "rater running");
 
-  await new Promise<void>((resolve) => {
-    const shutdown = (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      logger.info({ signal }, "stopping: finishing the batch in flight");
-      const force = setTimeout(() => {
-        logger.error({ graceMs: SHUTDOWN_GRACE_MS }, "shutdown took too long; exiting");
-        process.exit(1);
-      }, SHUTDOWN_GRACE_MS);
-      force.unref();
-      resolve();
-    };
-    process.once("SIGTERM", () => shutdown("SIGTERM"));
-    process.once("SIGINT", () => shutdown("SIGINT"));
+  await untilStopSignal(logger, {
+    inFlight: "batch",
+    graceMs: SHUTDOWN_GRACE_MS,
+    onStop: () => (stopping = true),
   });
 
   // kafkajs waits for the batch in flight (which commits) before leaving the group.

@@ -11,6 +11,7 @@ import type { BatchControls, BatchHandler, KafkaClient } from "../adapters/kafka
 import { startOpsServer, type ReadinessCheck } from "../adapters/http/ops-server.js";
 import { dependencyLabel, isBug, RatestreamError } from "../errors.js";
 import type { Logger } from "../observability/logger.js";
+import { untilStopSignal } from "./stop-signal.js";
 import { createMetrics, type Metrics } from "../observability/metrics.js";
 import type { BalanceEventMessage } from "../pipeline/messages.js";
 import { typedError } from "../adapters/errors.js";
@@ -156,20 +157,10 @@ export async function runBalanceEventWorker(options: RunWorkerOptions): Promise<
     `${options.name} running`,
   );
 
-  await new Promise<void>((resolve) => {
-    const shutdown = (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      logger.info({ signal }, "stopping: finishing the event in flight");
-      const force = setTimeout(() => {
-        logger.error("shutdown took too long; exiting");
-        process.exit(1);
-      }, options.shutdownGraceMs ?? 30_000);
-      force.unref();
-      resolve();
-    };
-    process.once("SIGTERM", () => shutdown("SIGTERM"));
-    process.once("SIGINT", () => shutdown("SIGINT"));
+  await untilStopSignal(logger, {
+    inFlight: "event",
+    graceMs: options.shutdownGraceMs ?? 30_000,
+    onStop: () => (stopping = true),
   });
   await consumer.disconnect();
   await admin.disconnect();
