@@ -5,7 +5,7 @@ import { createPool, pingPostgres } from "../adapters/postgres/pool.js";
 import { createSmtpMailer } from "../adapters/smtp/mailer.js";
 import { DEFAULT_HTTP_PORTS, loadConfig } from "../config/env.js";
 import { ConfigError } from "../errors.js";
-import { createEmailCounter, createNotifyHandler } from "../notify/notify-worker.js";
+import { createEmailCounter, createNotifyHandler } from "../notify/notify-handler.js";
 import { createLogger } from "../observability/logger.js";
 import { topicNames } from "../pipeline/topics.js";
 import { createWorkerMetrics, runBalanceEventWorker } from "../workers/balance-event-worker.js";

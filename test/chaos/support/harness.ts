@@ -164,7 +164,7 @@ export async function chaosRig(scope: Scope, seed: number, options: ChaosOptions
 
   const workers: Partial<Record<"recharge" | "notify", { process: RaterProcess; group: string }>> = {};
   // SMTP has no idempotent send: a crash between the send and its record resends, once per
-  // crash, with the same Message-ID (src/notify/notify-worker.ts) — a SIGKILLed notify-worker,
+  // crash, with the same Message-ID (src/notify/notify-handler.ts) — a SIGKILLed notify-worker,
   // or Postgres going away under it.
   let resendsAllowed = false;
   const startWorker = async (kind: "recharge" | "notify") => {
