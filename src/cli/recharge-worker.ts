@@ -6,8 +6,7 @@ import { createKafkaClient } from "../adapters/kafka/select.js";
 import { PostgresLedger } from "../adapters/postgres/ledger.js";
 import { createPool, pingPostgres } from "../adapters/postgres/pool.js";
 import { RedisBalanceStore } from "../adapters/redis/balance-store.js";
-import { connectRedis } from "../adapters/redis/connection.js";
-import { refuseEvictingRedis } from "../adapters/redis/eviction.js";
+import { connectBalanceRedis } from "../adapters/redis/eviction.js";
 import { createStripePayments } from "../adapters/stripe/stripe-payments.js";
 import { createLogger } from "../observability/logger.js";
 import { OutboxPublisher } from "../pipeline/outbox.js";
@@ -59,14 +58,8 @@ async function runRechargeWorker(options: RechargeWorkerOptions): Promise<void> 
   const topics = topicNames(options.topicPrefix);
 
   const pool = createPool(config.databaseUrl, { max: 4 });
-  const redis = connectRedis(config.redisUrl, { maxRetriesPerRequest: 3 });
-  redis.on("error", (err) => logger.warn({ err }, "redis connection error"));
   // It credits balances: a Redis that may evict keys loses or doubles money (SPEC §5).
-  await refuseEvictingRedis(redis, config.redisUrl).catch(async (err: unknown) => {
-    redis.disconnect();
-    await pool.end();
-    throw err;
-  });
+  const redis = await connectBalanceRedis(config.redisUrl, logger, () => pool.end());
   const kafka = await createKafkaClient({
     brokers: config.kafkaBrokers,
     logger,

@@ -10,8 +10,7 @@ import { createPool, pingPostgres } from "../adapters/postgres/pool.js";
 import { pricingFor, RateTableWatcher } from "../adapters/postgres/rate-table-watcher.js";
 import { createAvroRegistry } from "../adapters/registry/avro.js";
 import { RedisBalanceStore } from "../adapters/redis/balance-store.js";
-import { connectRedis } from "../adapters/redis/connection.js";
-import { refuseEvictingRedis } from "../adapters/redis/eviction.js";
+import { connectBalanceRedis } from "../adapters/redis/eviction.js";
 import { RedisCallStore } from "../adapters/redis/call-store.js";
 import { sweepCallSessions } from "../calls/sweep.js";
 import { faultWarning, faultsFromEnv } from "../balances/faults.js";
@@ -179,16 +178,8 @@ async function runRater(options: RunOptions): Promise<void> {
   const topics = topicNames(options.topicPrefix);
 
   const pool = createPool(config.databaseUrl, { max: 8 });
-  // Fail commands during an outage (after 3 reconnection attempts) rather than queue them:
-  // the batch then backs off, heartbeats, and the outage shows in dependency errors.
-  const redis = connectRedis(config.redisUrl, { maxRetriesPerRequest: 3 });
-  redis.on("error", (err) => logger.warn({ err }, "redis connection error"));
   // Before consuming anything: a Redis that may evict keys loses or doubles money (SPEC §5).
-  await refuseEvictingRedis(redis, config.redisUrl).catch(async (err: unknown) => {
-    redis.disconnect();
-    await pool.end();
-    throw err;
-  });
+  const redis = await connectBalanceRedis(config.redisUrl, logger, () => pool.end());
   const kafka = await createKafkaClient({ brokers: config.kafkaBrokers, logger, clientId: "ratestream-run" });
   const admin = await kafka.admin();
   await admin.createTopics(allTopics(topics).map((topic) => ({ topic, partitions: options.partitions })));

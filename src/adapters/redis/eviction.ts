@@ -6,6 +6,7 @@
  * answer even where they disable CONFIG; on a cluster, every master is asked.
  */
 import type { Cluster, Redis } from "ioredis";
+import { connectRedis } from "./connection.js";
 import { ConfigError, DependencyError, RatestreamError } from "../../errors.js";
 
 const REQUIRED = "noeviction";
@@ -51,4 +52,28 @@ function redactedUrl(url: string): string {
   const parsed = new URL(url);
   if (parsed.password) parsed.password = "***";
   return parsed.href;
+}
+
+/**
+ * The Redis of a long-running process that keeps balances: commands fail after 3
+ * reconnection attempts (so a batch backs off and the outage shows in its metrics rather
+ * than queueing), errors are logged, and a Redis that may evict is refused before
+ * anything is consumed. `release` frees what the caller opened before (its pool) when
+ * start-up stops here.
+ */
+export async function connectBalanceRedis(
+  url: string,
+  logger: { warn(obj: object, msg: string): void },
+  release: () => Promise<void>,
+): Promise<Redis> {
+  const redis = connectRedis(url, { maxRetriesPerRequest: 3 });
+  redis.on("error", (err) => logger.warn({ err }, "redis connection error"));
+  try {
+    await refuseEvictingRedis(redis, url);
+  } catch (err) {
+    redis.disconnect();
+    await release();
+    throw err;
+  }
+  return redis;
 }
