@@ -15,7 +15,8 @@ import { importDeckSet, loadRateTable, type DeckSet } from "../../src/adapters/p
 import type { KafkaProducer } from "../../src/adapters/kafka/types.js";
 import { groupCaughtUp } from "../../src/adapters/kafka/offsets.js";
 import { checkAccount } from "../../src/balances/reconcile.js";
-import { applyEntries } from "../../src/balances/write-path.js";
+import { applyEntries, restoreFromLedger } from "../../src/balances/write-path.js";
+import { utcMonth } from "../../src/balances/types.js";
 import { renewDueNumbers } from "../../src/recharge/number-renewal.js";
 import { validateCdr } from "../../src/core/cdr.js";
 import { parseDeckSet } from "../../src/core/decks/deck-set.js";
@@ -23,7 +24,7 @@ import { rateCdr } from "../../src/core/rating/rate.js";
 import { buildRateTable, type RateTable } from "../../src/core/rating/rate-table.js";
 import { allTopics, topicNames, type Topics } from "../../src/pipeline/topics.js";
 import { TEST_NUMBERS, TEST_RATES, TEST_SURCHARGES } from "../support/api.js";
-import { balanceRig, call, credit, type BalanceRig } from "../support/balances.js";
+import { balanceRig, credit, type BalanceRig } from "../support/balances.js";
 import { ratestream } from "../support/cli.js";
 import { rateDeck } from "../support/decks.js";
 import { eventually, startRater, waitReady, type RaterProcess } from "../support/rater.js";
@@ -154,15 +155,15 @@ beforeAll(async () => {
         cdr_id: string;
         amount_micros: string;
         rate_version: string;
-        details: { plan?: unknown };
+        plan: string | null;
       }>(
-        "select cdr_id, amount_micros, rate_version, details from ledger_entries where account_id = $1 and kind = 'call'",
+        "select cdr_id, amount_micros, rate_version, plan from ledger_entries where account_id = $1 and kind = 'call'",
         [account],
       );
       return new Map(
         rows.map((r) => [
           r.cdr_id,
-          { amount: Number(-BigInt(r.amount_micros)), plan: r.details.plan, version: Number(r.rate_version) },
+          { amount: Number(-BigInt(r.amount_micros)), plan: r.plan, version: Number(r.rate_version) },
         ]),
       );
     },
@@ -474,17 +475,31 @@ describe("migration 008", () => {
         ],
       );
     }
+    // Entries as the write path of that schema recorded them (today's adapter writes
+    // columns later migrations add, so it cannot write the old schema).
     const accounts = [await rig.newAccount(), await rig.newAccount()];
     for (const a of accounts) {
-      await applyEntries(rig.deps, [
-        credit(a, uniqueName("fund"), 20n * BigInt(M)),
-        call(a, uniqueName("c"), 1_234_567n),
-      ]);
+      const fund = 20n * BigInt(M);
+      await rig.pool.query(
+        `insert into ledger_entries (account_id, seq, idempotency_key, kind, amount_micros, balance_after_micros,
+           currency, rate_version, cdr_id, reference, details)
+         values ($1, 1, $2, 'credit', $4, $4, 'USD', null, null, $2, null),
+                ($1, 2, 'cdr:' || $3, 'call', -1234567, $4 - 1234567, 'USD', 1, $3, null,
+                 '{"billed_seconds": 60, "prefix": "4420", "rate_effective_from": "2026-01-01T00:00:00Z"}')`,
+        [a, uniqueName("credit:fund"), uniqueName("c"), fund.toString()],
+      );
     }
+    // The columns of ledger_entries as of migration 007.
     const ledger = async () =>
-      (await rig.pool.query("select * from ledger_entries order by account_id, seq")).rows as unknown[];
+      (
+        await rig.pool.query(
+          `select account_id, seq, idempotency_key, kind, amount_micros, balance_after_micros, currency,
+                  rate_version, cdr_id, reference, details, created_at
+             from ledger_entries order by account_id, seq`,
+        )
+      ).rows as unknown[];
     const ledgerBefore = await ledger();
-    const balancesBefore = await Promise.all(accounts.map((a) => rig.balance(a)));
+    const balancesBefore = accounts.map(() => 20n * BigInt(M) - 1_234_567n);
 
     // 008 is the first applied; later migrations follow it.
     expect((await migrate(rig.pool)).map((m) => m.version)[0]).toBe(8);
@@ -502,10 +517,29 @@ describe("migration 008", () => {
     );
     expect(plans.map((r) => r.plan)).toEqual(["default", "default"]);
     expect(await ledger()).toEqual(ledgerBefore);
+    // The balances as the old entries left them, in Redis restored from the ledger.
+    for (const a of accounts) {
+      expect(await restoreFromLedger(rig.deps, a, utcMonth(new Date()))).toBe("restored");
+    }
     expect(await Promise.all(accounts.map((a) => rig.balance(a)))).toEqual(balancesBefore);
     for (const a of accounts) {
       expect((await checkAccount(rig.deps.store, rig.deps.ledger, a)).status).not.toBe("drift");
     }
+    // The old call's details read back as they were written.
+    const oldCall = await rig.deps.ledger.recorded(
+      (
+        await rig.pool.query<{ account_id: string; idempotency_key: string }>(
+          "select account_id, idempotency_key from ledger_entries where kind = 'call' order by account_id",
+        )
+      ).rows.map((r) => ({ accountId: r.account_id, key: r.idempotency_key })),
+    );
+    expect([...oldCall.values()].map((e) => e.details)).toEqual(
+      accounts.map(() => ({
+        billed_seconds: 60,
+        prefix: "4420",
+        rate_effective_from: "2026-01-01T00:00:00Z",
+      })),
+    );
     // Default's numbering goes on from the old global one; a new plan starts at 1.
     expect((await loadRateTable(rig.pool))?.version).toBe(2);
     expect(await importDeckSet(rig.pool, GOLD_V2)).toMatchObject({ plan: "default", version: 3 });

@@ -252,6 +252,37 @@ export function describePortConformance(name: string, makeRig: () => Promise<Por
       });
     });
 
+    it("ledger: gives back each entry's details as recorded: a call's rating, anything else, none", async () => {
+      const rig = await makeRig();
+      const a = await loaded(rig);
+      const rating = {
+        plan: "gold",
+        billed_seconds: 61,
+        prefix: "4420",
+        rate_effective_from: "2026-03-01T00:00:00Z",
+      };
+      const requests = [
+        entry(a, "credit:1", 9_000_000n, { details: { reason: "opening" } }),
+        entry(a, "cdr:c1", -120_000n, { cdrId: "c1", rateVersion: 3, details: rating }),
+        // Not a whole rating (an extra key, a missing one): kept as given.
+        entry(a, "cdr:c2", -1_000n, { cdrId: "c2", details: { ...rating, note: "x" } }),
+        entry(a, "cdr:c3", -1_000n, { cdrId: "c3", details: { prefix: "44" } }),
+        entry(a, "cdr:c4", -1_000n, { cdrId: "c4" }),
+      ];
+      const reply = (await rig.store.apply(new Map([[a, requests]]), month)).get(a);
+      if (reply === "missing" || reply === undefined) throw new Error(`${a} missing`);
+      expect(await rig.ledger.record(reply.map(applied), new Date())).toEqual({ status: "recorded" });
+      const found = await rig.ledger.recorded(requests.map((r) => ({ accountId: a, key: r.key })));
+      expect(requests.map((r) => found.get(recordedKey(a, r.key))?.details)).toEqual([
+        { reason: "opening" },
+        rating,
+        { ...rating, note: "x" },
+        { prefix: "44" },
+        null,
+      ]);
+      expect(found.get(recordedKey(a, "cdr:c1"))?.rateVersion).toBe(3);
+    });
+
     it("ledger: a taken seq is a SequenceConflictError; an entry off the chain is unchained", async () => {
       const rig = await makeRig();
       const a = await loaded(rig);

@@ -24,7 +24,8 @@ export async function ledgerPage(
 ): Promise<LedgerEntryRow[]> {
   const { rows } = await pool.query<LedgerEntryRow>(
     `select seq, idempotency_key, kind, amount_micros, balance_after_micros, currency, cdr_id, reference,
-            rate_version, details, created_at
+            rate_version, entry_details(details, plan, billed_seconds, prefix, rate_effective_from) as details,
+            created_at
        from ledger_entries where account_id = $1 and ($2::bigint is null or seq < $2)
       order by seq desc limit $3`,
     [accountId, before, limit],

@@ -17,26 +17,37 @@ import { inTransaction, rollBack } from "./transaction.js";
 import type { AccountSnapshot, Applied, BalanceEventDraft } from "../../balances/types.js";
 import { openCallSessions } from "./call-sessions.js";
 
-const INSERT_ENTRIES = `
+// Named, so each connection parses and plans it once. The join to accounts gives the
+// currency and writes entries only for accounts that exist (migration 010: accounts are
+// never deleted, so that is what the foreign key it replaced guaranteed).
+const INSERT_ENTRIES = {
+  name: "ledger-insert-entries",
+  text: `
   insert into ledger_entries (account_id, seq, idempotency_key, kind, amount_micros, balance_after_micros,
-    currency, rate_version, cdr_id, reference, details, created_at)
+    currency, rate_version, cdr_id, reference, details, plan, billed_seconds, prefix, rate_effective_from,
+    created_at)
   select v.account_id, v.seq, v.key, v.kind, v.amount, v.after, a.currency, v.rate_version, v.cdr_id,
-    v.reference, v.details::jsonb, $11
+    v.reference, v.details::jsonb, v.plan, v.billed_seconds, v.prefix, v.rate_effective_from, $15
   from unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[],
-    $8::text[], $9::text[], $10::text[]) as v(account_id, seq, key, kind, amount, after, rate_version,
-    cdr_id, reference, details)
+    $8::text[], $9::text[], $10::text[], $11::text[], $12::integer[], $13::text[], $14::timestamptz[])
+    as v(account_id, seq, key, kind, amount, after, rate_version, cdr_id, reference, details, plan,
+    billed_seconds, prefix, rate_effective_from)
   join accounts a using (account_id)
   order by v.account_id, v.seq
   on conflict (account_id, idempotency_key) do nothing
-  returning account_id, idempotency_key`;
+  returning account_id, idempotency_key`,
+};
 
 // The accounts of entries that do not follow the ledger's entry before them: no entry
 // seq − 1 (missing), or one that ends at another balance than the entry starts from.
-const UNCHAINED = `
+const UNCHAINED = {
+  name: "ledger-unchained",
+  text: `
   select v.account_id, p.seq is null as missing
   from unnest($1::text[], $2::bigint[], $3::bigint[]) as v(account_id, seq, before)
   left join ledger_entries p on p.account_id = v.account_id and p.seq = v.seq - 1
-  where p.balance_after_micros is distinct from v.before`;
+  where p.balance_after_micros is distinct from v.before`,
+};
 
 // Inserted in the order given (ledger order), so each event's position follows it.
 
@@ -88,13 +99,15 @@ export class PostgresLedger implements Ledger {
       balance_after_micros: string;
       rate_version: string | null;
       details: Record<string, unknown> | null;
-    }>(
-      `select l.account_id, l.idempotency_key, l.seq, l.amount_micros, l.balance_after_micros, l.rate_version, l.details
-         from ledger_entries l
-         join unnest($1::text[], $2::text[]) as r(account_id, key)
-           on l.account_id = r.account_id and l.idempotency_key = r.key`,
-      [requests.map((r) => r.accountId), requests.map((r) => r.key)],
-    );
+    }>({
+      name: "ledger-recorded",
+      text: `select l.account_id, l.idempotency_key, l.seq, l.amount_micros, l.balance_after_micros, l.rate_version,
+                entry_details(l.details, l.plan, l.billed_seconds, l.prefix, l.rate_effective_from) as details
+           from ledger_entries l
+           join unnest($1::text[], $2::text[]) as r(account_id, key)
+             on l.account_id = r.account_id and l.idempotency_key = r.key`,
+      values: [requests.map((r) => r.accountId), requests.map((r) => r.key)],
+    });
     for (const row of rows) {
       found.set(recordedKey(row.account_id, row.idempotency_key), {
         accountId: row.account_id,
@@ -117,6 +130,12 @@ export class PostgresLedger implements Ledger {
     const cdrId: (string | null)[] = [];
     const reference: (string | null)[] = [];
     const details: (string | null)[] = [];
+    const call = {
+      plan: [] as (string | null)[],
+      billedSeconds: [] as (number | null)[],
+      prefix: [] as (string | null)[],
+      rateEffectiveFrom: [] as (string | null)[],
+    };
     const ev = { id: [] as string[], account: [] as string[], type: [] as string[], balance: [] as string[] };
     const evAmount: (string | null)[] = [];
     const evCause: string[] = [];
@@ -158,7 +177,12 @@ export class PostgresLedger implements Ledger {
         rateVersion.push(own && request.rateVersion != null ? String(request.rateVersion) : null);
         cdrId.push(own ? (request.cdrId ?? null) : null);
         reference.push(own ? (request.reference ?? null) : entry.key);
-        details.push(own && request.details ? JSON.stringify(request.details) : null);
+        const rating = own && entry.kind === "call" ? callRating(request.details) : undefined;
+        details.push(own && request.details && !rating ? JSON.stringify(request.details) : null);
+        call.plan.push(rating?.plan ?? null);
+        call.billedSeconds.push(rating?.billed_seconds ?? null);
+        call.prefix.push(rating?.prefix ?? null);
+        call.rateEffectiveFrom.push(rating?.rate_effective_from ?? null);
         if (entry.kind === "offline_reload") {
           inv.id.push(invoiceId(entry.accountId, entry.key));
           inv.account.push(entry.accountId);
@@ -178,19 +202,26 @@ export class PostgresLedger implements Ledger {
     }
 
     return inTransaction<RecordResult>(this.pool, async (client) => {
-      const { rows } = await client.query<{ account_id: string; idempotency_key: string }>(INSERT_ENTRIES, [
-        e.account,
-        e.seq,
-        e.key,
-        e.kind,
-        amount,
-        after,
-        rateVersion,
-        cdrId,
-        reference,
-        details,
-        occurredAt,
-      ]);
+      const { rows } = await client.query<{ account_id: string; idempotency_key: string }>({
+        ...INSERT_ENTRIES,
+        values: [
+          e.account,
+          e.seq,
+          e.key,
+          e.kind,
+          amount,
+          after,
+          rateVersion,
+          cdrId,
+          reference,
+          details,
+          call.plan,
+          call.billedSeconds,
+          call.prefix,
+          call.rateEffectiveFrom,
+          occurredAt,
+        ],
+      });
       if (rows.length < e.key.length) {
         const inserted = new Set(rows.map((r) => recordedKey(r.account_id, r.idempotency_key)));
         const raced = new Set(
@@ -389,17 +420,47 @@ async function unchainedAccounts(
     }
   }
   if (look.account.length > 0) {
-    const { rows } = await client.query<{ account_id: string; missing: boolean }>(UNCHAINED, [
-      look.account,
-      look.seq,
-      look.before,
-    ]);
+    const { rows } = await client.query<{ account_id: string; missing: boolean }>({
+      ...UNCHAINED,
+      values: [look.account, look.seq, look.before],
+    });
     for (const row of rows) {
       accounts.add(row.account_id);
       missing &&= row.missing;
     }
   }
   return { accounts, missing };
+}
+
+/** A call's rating as the rater writes it (pipeline/messages.ts RatingFields, less the charge). */
+interface CallRating {
+  plan: string;
+  billed_seconds: number;
+  prefix: string;
+  rate_effective_from: string;
+}
+
+const WHOLE_SECOND_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;
+
+/**
+ * Details that are exactly a call's rating go to the entry's typed columns (migration 010),
+ * which entry_details() turns back into the same object; anything else stays in `details`.
+ */
+function callRating(details: Record<string, unknown> | undefined): CallRating | undefined {
+  if (!details) return undefined;
+  let keys = 0;
+  for (const _ in details) keys++; // without allocating: this runs once per CDR
+  const { plan, billed_seconds, prefix, rate_effective_from } = details;
+  const fits =
+    keys === 4 &&
+    typeof plan === "string" &&
+    Number.isInteger(billed_seconds) &&
+    (billed_seconds as number) >= 0 &&
+    (billed_seconds as number) <= 2_147_483_647 &&
+    typeof prefix === "string" &&
+    typeof rate_effective_from === "string" &&
+    WHOLE_SECOND_UTC.test(rate_effective_from);
+  return fits ? (details as unknown as CallRating) : undefined;
 }
 
 /**

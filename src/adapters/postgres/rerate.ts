@@ -54,7 +54,7 @@ export function callKey(accountId: string, cdrId: string): string {
 const RECORDED_CHARGES = `
   select v.account_id, v.cdr_id,
          coalesce(c.new_charge_micros, -l.amount_micros) as charge_micros,
-         case when c.cdr_id is null then l.details->>'prefix' else c.new_prefix end as prefix,
+         case when c.cdr_id is null then coalesce(l.prefix, l.details->>'prefix') else c.new_prefix end as prefix,
          case when c.cdr_id is null then l.rate_version else c.new_rate_version end as rate_version
     from unnest($1::text[], $2::text[]) as v(account_id, cdr_id)
     join ledger_entries l on l.account_id = v.account_id and l.idempotency_key = 'cdr:' || v.cdr_id
