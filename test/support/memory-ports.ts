@@ -85,7 +85,7 @@ export class MemoryBalanceStore implements BalanceStore {
   snapshot(accountId: string): Promise<StoreSnapshot | "missing"> {
     const account = this.accounts.get(accountId);
     if (!account) return Promise.resolve("missing");
-    const unconfirmed = [...account.pending].map(([key, value]) => {
+    const pending = [...account.pending].map(([key, value]) => {
       const stored = parseApplyResult(value);
       if (stored.outcome !== "applied") throw new Error(`a refusal stored as pending: ${value}`);
       return {
@@ -97,7 +97,7 @@ export class MemoryBalanceStore implements BalanceStore {
     return Promise.resolve({
       balanceMicros: BigInt(account.state.get("balance")!),
       seq: BigInt(account.state.get("seq")!),
-      unconfirmed,
+      pending,
     });
   }
 
