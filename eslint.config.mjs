@@ -60,7 +60,7 @@ const LAYERS = {
   // A card charge and number renewal: handlers of balance events, through the write path.
   recharge: { may: ["balances", "pipeline/messages.ts", "workers", "adapters/postgres"] },
   notify: {
-    may: ["balances/types.ts", "pipeline/messages.ts", "workers", "adapters/postgres", "adapters/smtp"],
+    may: ["pipeline/messages.ts", "workers", "adapters/postgres", "adapters/smtp"],
   },
   // The consumer loop and the stop on SIGTERM: no business of their own.
   workers: { may: ["pipeline/messages.ts", "adapters/errors.ts", "adapters/kafka", "adapters/http"] },

@@ -153,5 +153,6 @@ export interface AccountSnapshot {
   calls?: CallSession[];
 }
 
-// The thresholds and the month are balance rules: their home is the pure core.
-export { BLOCK_THRESHOLD_MICROS, LOW_BALANCE_THRESHOLD_MICROS, utcMonth } from "../core/balance-rules.js";
+// The month is a balance rule: its home is the pure core (so are the thresholds, imported
+// from there).
+export { utcMonth } from "../core/balance-rules.js";
