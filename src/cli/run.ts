@@ -154,7 +154,7 @@ export function registerRunCommand(program: Command): void {
     .option(
       "--reconcile-every-s <s>",
       "how often to reconcile a sample of recently debited accounts",
-      (v) => Number(v),
+      parse.seconds,
       60,
     )
     .option(
