@@ -18,7 +18,7 @@ import { migrate } from "../src/adapters/postgres/migrate.js";
 import { PostgresLedger } from "../src/adapters/postgres/ledger.js";
 import { connectRedis } from "../src/adapters/redis/connection.js";
 import { RedisBalanceStore, scriptCalls } from "../src/adapters/redis/balance-store.js";
-import type { AccountSnapshot, Applied, EntryRequest } from "../src/balances/types.js";
+import { NEW_ACCOUNT_SETTINGS, type Applied, type EntryRequest } from "../src/balances/types.js";
 import { prng, zipfSampler } from "../src/tools/cdr-generator.js";
 import { machine, median } from "./lib/report.js";
 
@@ -42,17 +42,6 @@ const accounts = Array.from({ length: accountCount }, (_, i) => `bench-${i}`);
 
 const redis = connectRedis(config.redisUrl);
 const store = new RedisBalanceStore(redis);
-const settings: AccountSnapshot["settings"] = {
-  version: 0n,
-  trial: false,
-  rechargeMode: "online",
-  autoRechargeEnabled: false,
-  autoRechargeAmountMicros: null,
-  autoRechargeMonthlyLimitMicros: null,
-  offlineReloadMicros: null,
-  offlineThresholdMicros: null,
-  offlineMonthlyMaxMicros: null,
-};
 async function resetAccounts(): Promise<void> {
   await Promise.all(accounts.map((a) => store.forget(a)));
   await Promise.all(
@@ -61,7 +50,7 @@ async function resetAccounts(): Promise<void> {
         accountId,
         balanceMicros: 1_000_000_000_000n,
         seq: 0n,
-        settings,
+        settings: NEW_ACCOUNT_SETTINGS,
         month,
         monthAutoRechargeMicros: 0n,
         monthOfflineReloadMicros: 0n,

@@ -14,8 +14,11 @@ import type {
 export interface StoreSnapshot {
   balanceMicros: bigint;
   seq: bigint;
-  /** Applied in Redis, not yet confirmed recorded in the ledger: each key's entries, and when. */
-  unconfirmed: { key: string; entries: { seq: bigint; amountMicros: bigint }[]; appliedAtMs: number }[];
+  /**
+   * Pending: applied in Redis, not yet confirmed recorded in the ledger (the account's
+   * `rs1:{<account>}:pending` hash): each key's entries, and when.
+   */
+  pending: { key: string; entries: { seq: bigint; amountMicros: bigint }[]; appliedAtMs: number }[];
 }
 
 export interface BalanceStore {
@@ -37,11 +40,11 @@ export interface BalanceStore {
   /** Drops an account's state, so the next apply restores it from the ledger. */
   forget(accountId: string): Promise<void>;
   /**
-   * Drops an account's state only if these unconfirmed keys are all still there (so a
+   * Drops an account's state only if these pending keys are all still there (so a
    * writer that finished them meanwhile is not undone twice); true if dropped.
    */
   forgetIfPending(accountId: string, keys: string[]): Promise<boolean>;
-  /** Every account with unconfirmed entries (a scan: for periodic sweeps, not hot paths). */
+  /** Every account with pending entries (a scan: for periodic sweeps, not hot paths). */
   pendingAccounts(): Promise<string[]>;
 }
 

@@ -48,12 +48,12 @@ async function checkOnce(
   const totals = await ledger.totals(
     accountId,
     redis.seq,
-    redis.unconfirmed.map((u) => u.key),
+    redis.pending.map((u) => u.key),
   );
   let expected = totals.sumMicros;
   let entries = totals.entries;
   const stranded: string[] = [];
-  for (const u of redis.unconfirmed) {
+  for (const u of redis.pending) {
     if (totals.recordedKeys.has(u.key)) continue;
     if (Date.now() - u.appliedAtMs >= strandedAfterMs) stranded.push(u.key);
     for (const e of u.entries) {

@@ -33,7 +33,7 @@ export async function sweepStranded(
   for (const accountId of accounts) {
     const snapshot = await deps.store.snapshot(accountId);
     if (snapshot === "missing") continue;
-    const old = snapshot.unconfirmed.filter((u) => now() - u.appliedAtMs >= options.olderThanMs);
+    const old = snapshot.pending.filter((u) => now() - u.appliedAtMs >= options.olderThanMs);
     if (old.length === 0) continue;
     // Only accounts this ledger knows: another deployment's keys are not ours to drop.
     if ((await deps.ledger.snapshot(accountId, utcMonth(new Date()))) === undefined) continue;

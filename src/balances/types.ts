@@ -120,6 +120,23 @@ export interface AccountSettings {
   offlineMonthlyMaxMicros: bigint | null;
 }
 
+/**
+ * A new account's settings, as the `accounts` table's column defaults make them
+ * (migrations 002 and 006): not a trial, online recharge, no auto-recharge, no offline
+ * reload. The in-memory ledger and bench:debit start their accounts from it.
+ */
+export const NEW_ACCOUNT_SETTINGS: Readonly<AccountSettings> = {
+  version: 0n,
+  trial: false,
+  rechargeMode: "online",
+  autoRechargeEnabled: false,
+  autoRechargeAmountMicros: null,
+  autoRechargeMonthlyLimitMicros: null,
+  offlineReloadMicros: null,
+  offlineThresholdMicros: null,
+  offlineMonthlyMaxMicros: null,
+};
+
 /** Everything Redis needs to carry on for an account, as the ledger knows it. */
 export interface AccountSnapshot {
   accountId: string;
@@ -136,5 +153,6 @@ export interface AccountSnapshot {
   calls?: CallSession[];
 }
 
-// The thresholds and the month are balance rules: their home is the pure core.
-export { BLOCK_THRESHOLD_MICROS, LOW_BALANCE_THRESHOLD_MICROS, utcMonth } from "../core/balance-rules.js";
+// The month is a balance rule: its home is the pure core (so are the thresholds, imported
+// from there).
+export { utcMonth } from "../core/balance-rules.js";

@@ -27,6 +27,8 @@ import { createLogger } from "../observability/logger.js";
 import { allTopics, topicNames } from "../pipeline/topics.js";
 import { generateCdrs, offerAtRate } from "../tools/cdr-generator.js";
 import { withStores } from "./context.js";
+import { deprecatedFlag } from "./deprecated-flag.js";
+import * as parse from "./parse.js";
 import { runSessionPhase, sessionSummary } from "./demo-sessions.js";
 import {
   billingSummary,
@@ -42,11 +44,11 @@ const ROOT = new URL("../../", import.meta.url);
 const GROUP = "ratestream-demo";
 
 interface DemoOptions {
-  seconds: number;
+  throughputForS: number;
   rate: number;
   accounts: number;
   port: number;
-  sessionSeconds: number;
+  sessionsForS: number;
   callRate: number;
   sessionAccounts: number;
   speed: number;
@@ -54,18 +56,13 @@ interface DemoOptions {
 }
 
 export function registerDemoCommand(program: Command): void {
-  program
+  const demo = program
     .command("demo")
     .description("run the whole job end to end on local defaults and print what happened")
-    .option("--seconds <n>", "how long the throughput phase streams plain CDRs", (v) => Number(v), 15)
+    .option("--throughput-for-s <s>", "how long the throughput phase streams plain CDRs", parse.seconds, 15)
     .option("--rate <n>", "CDRs offered per second in the throughput phase", (v) => Number(v), 10_000)
     .option("--accounts <n>", "sample accounts of the throughput phase", (v) => Number(v), 200)
-    .option(
-      "--session-seconds <n>",
-      "how long the switch places calls through sessions",
-      (v) => Number(v),
-      10,
-    )
+    .option("--sessions-for-s <s>", "how long the switch places calls through sessions", parse.seconds, 10)
     .option("--call-rate <n>", "calls the switch places per second", (v) => Number(v), 100)
     .option("--lines <n>", "calls the switch carries at once", (v) => Number(v), 500)
     .option("--session-accounts <n>", "accounts whose calls all go through sessions", (v) => Number(v), 50)
@@ -74,6 +71,12 @@ export function registerDemoCommand(program: Command): void {
     .action(async (o: DemoOptions) => {
       process.exitCode = await runDemo(o);
     });
+  deprecatedFlag(demo, { flags: "--seconds <n>", replacement: "--throughput-for-s", parse: parse.seconds });
+  deprecatedFlag(demo, {
+    flags: "--session-seconds <n>",
+    replacement: "--sessions-for-s",
+    parse: parse.seconds,
+  });
 }
 
 const say = (line = "") => process.stdout.write(`${line}\n`);
@@ -163,7 +166,7 @@ async function runDemo(o: DemoOptions): Promise<number> {
       const producer = await kafka.producer();
 
       say(
-        `== phase 1, prepaid: a switch simulator places ${o.callRate} calls/s for ${o.sessionSeconds} s on the ${sessionAccounts.length} "-s" accounts, ` +
+        `== phase 1, prepaid: a switch simulator places ${o.callRate} calls/s for ${o.sessionsForS} s on the ${sessionAccounts.length} "-s" accounts, ` +
           `each through a call session (start, renew, cut at the grant, end, CDR); call time runs ${o.speed}× real time`,
       );
       const sessionStarted = Date.now();
@@ -174,7 +177,7 @@ async function runDemo(o: DemoOptions): Promise<number> {
         apiPort: o.port,
         accounts: sessionAccounts,
         prefixes,
-        seconds: o.sessionSeconds,
+        seconds: o.sessionsForS,
         callsPerSecond: o.callRate,
         speed: o.speed,
         seed: Number(runId.slice(-6)) + 1,
@@ -183,21 +186,21 @@ async function runDemo(o: DemoOptions): Promise<number> {
         onTick: (s, sent) =>
           progress(
             sessionStarted,
-            o.sessionSeconds,
+            o.sessionsForS,
             `calls ${s.offered.toLocaleString("en-US")}  refused ${Object.values(s.refused).reduce((a, b) => a + b, 0)}  renews ${s.renews}  CDRs sent ${sent}`,
           ),
       });
-      await drain(admin, topics.cdrs, () => progress(sessionStarted, o.sessionSeconds, "draining"));
+      await drain(admin, topics.cdrs, () => progress(sessionStarted, o.sessionsForS, "draining"));
       const sessionDrained = Date.now();
       const sessionRated = await callsInLedger(ctx.pool, sessionAccounts);
 
       say(
-        `== phase 2, throughput: plain CDRs at ${o.rate.toLocaleString("en-US")}/s for ${o.seconds} s on the other ${accounts.length} accounts, ` +
+        `== phase 2, throughput: plain CDRs at ${o.rate.toLocaleString("en-US")}/s for ${o.throughputForS} s on the other ${accounts.length} accounts, ` +
           `from a switch that does not ask before calls (no sessions: these balances can fall below 2.00, SPEC §1.5)`,
       );
       const ratedBefore = await ratedSoFar(o.port);
       const started = Date.now();
-      const deadline = started + o.seconds * 1000;
+      const deadline = started + o.throughputForS * 1000;
       const cdrs = generateCdrs(Number.MAX_SAFE_INTEGER, {
         seed: Number(runId.slice(-6)),
         accounts,
@@ -213,12 +216,12 @@ async function runDemo(o: DemoOptions): Promise<number> {
         perSecond: o.rate,
         until: () => Date.now() >= deadline,
         onTick: async (n) =>
-          throughputProgress(started, o.seconds, n, (await ratedSoFar(o.port)) - ratedBefore),
+          throughputProgress(started, o.throughputForS, n, (await ratedSoFar(o.port)) - ratedBefore),
       });
       await producer.disconnect();
       const producedAt = Date.now();
       await drain(admin, topics.cdrs, async () =>
-        throughputProgress(started, o.seconds, sent, (await ratedSoFar(o.port)) - ratedBefore),
+        throughputProgress(started, o.throughputForS, sent, (await ratedSoFar(o.port)) - ratedBefore),
       );
       const finished = Date.now();
 

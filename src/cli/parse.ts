@@ -25,10 +25,26 @@ export function email(value: string): string {
   return value;
 }
 
-/** Whole seconds, 0 or more. */
+/**
+ * Seconds, 0 or more, to the millisecond (`60`, `0.5`): the unit of every duration flag
+ * (their names end in `-s`; see docs/architecture.md, "Command-line flags").
+ */
 export function seconds(value: string): number {
-  if (!/^\d{1,7}$/.test(value)) throw new InvalidArgumentError("must be a whole number of seconds");
+  if (!/^\d{1,7}(\.\d{1,3})?$/.test(value)) {
+    throw new InvalidArgumentError("must be a number of seconds (at most 3 decimals)");
+  }
   return Number(value);
+}
+
+/** Whole milliseconds, as seconds: the value of a deprecated `-ms` flag. */
+export function millisecondsAsSeconds(value: string): number {
+  if (!/^\d{1,10}$/.test(value)) throw new InvalidArgumentError("must be a whole number of milliseconds");
+  return Number(value) / 1000;
+}
+
+/** A duration flag's seconds as the milliseconds a client or timer takes. */
+export function toMs(seconds: number): number {
+  return Math.round(seconds * 1000);
 }
 
 export function bool(value: string): boolean {

@@ -15,6 +15,7 @@ import { handleAutoRechargeRequest } from "../recharge/auto-recharge.js";
 import { createChargeMetrics, resolvePendingCharges, type ChargeDeps } from "../recharge/charges.js";
 import { renewDueNumbers } from "../recharge/number-renewal.js";
 import { createWorkerMetrics, runBalanceEventWorker } from "../workers/balance-event-worker.js";
+import * as parse from "./parse.js";
 
 interface RechargeWorkerOptions {
   group: string;
@@ -35,11 +36,11 @@ export function registerRechargeWorkerCommand(program: Command): void {
     .option("--group <id>", "Kafka consumer group", "ratestream-recharge")
     .option("--topic-prefix <prefix>", "prefix for every topic name", "")
     .option("--partitions <n>", "partitions of balance-events if it must be created", (v) => Number(v), 3)
-    .option("--renew-every-s <s>", "how often to look for numbers due for renewal", (v) => Number(v), 3600)
+    .option("--renew-every-s <s>", "how often to look for numbers due for renewal", parse.seconds, 3600)
     .option(
       "--resolve-every-s <s>",
       "how often to ask Stripe about card charges left pending (manual and auto)",
-      (v) => Number(v),
+      parse.seconds,
       60,
     )
     .action(async (options: RechargeWorkerOptions) => {

@@ -22,6 +22,7 @@ import { createMetrics } from "../observability/metrics.js";
 import { OutboxPublisher } from "../pipeline/outbox.js";
 import { createBatchHandler } from "../pipeline/rater.js";
 import { allTopics, topicNames } from "../pipeline/topics.js";
+import { deprecatedFlag } from "./deprecated-flag.js";
 import * as parse from "./parse.js";
 
 const SHUTDOWN_GRACE_MS = 30_000;
@@ -30,9 +31,9 @@ interface RunOptions {
   group: string;
   topicPrefix: string;
   partitions: number;
-  maxWaitMs: number;
+  maxWaitS: number;
   concurrency: number;
-  sessionTimeoutMs: number;
+  sessionTimeoutS: number;
   reconcileEveryS: number;
   strandedAfterS: number;
 }
@@ -120,7 +121,7 @@ function sweepCallSessionsEvery(s: {
 
 /** `ratestream run`: the rater — consumer, the HTTP API, /metrics, /healthz, /readyz. */
 export function registerRunCommand(program: Command): void {
-  program
+  const run = program
     .command("run")
     .description(
       "the rater: consume CDRs, rate, debit, record, publish; serve the HTTP API, /metrics, /healthz, /readyz",
@@ -137,7 +138,7 @@ export function registerRunCommand(program: Command): void {
       (v) => Number(v),
       3,
     )
-    .option("--max-wait-ms <ms>", "longest a fetch waits for records", (v) => Number(v), 500)
+    .option("--max-wait-s <s>", "longest a fetch waits for records", parse.seconds, 0.5)
     .option(
       "--concurrency <n>",
       "partitions whose batches are handled at once (their I/O overlaps; see BENCHMARKS.md)",
@@ -145,15 +146,15 @@ export function registerRunCommand(program: Command): void {
       3,
     )
     .option(
-      "--session-timeout-ms <ms>",
+      "--session-timeout-s <s>",
       "how long the group waits for a silent member before giving its partitions to others",
-      (v) => Number(v),
-      30_000,
+      parse.seconds,
+      30,
     )
     .option(
       "--reconcile-every-s <s>",
       "how often to reconcile a sample of recently debited accounts",
-      (v) => Number(v),
+      parse.seconds,
       60,
     )
     .option(
@@ -165,6 +166,16 @@ export function registerRunCommand(program: Command): void {
     .action(async (options: RunOptions) => {
       await runRater(options);
     });
+  deprecatedFlag(run, {
+    flags: "--max-wait-ms <ms>",
+    replacement: "--max-wait-s",
+    parse: parse.millisecondsAsSeconds,
+  });
+  deprecatedFlag(run, {
+    flags: "--session-timeout-ms <ms>",
+    replacement: "--session-timeout-s",
+    parse: parse.millisecondsAsSeconds,
+  });
 }
 
 async function runRater(options: RunOptions): Promise<void> {
@@ -239,8 +250,8 @@ async function runRater(options: RunOptions): Promise<void> {
 
   const consumer = await kafka.consumer({
     groupId: options.group,
-    maxWaitTimeMs: options.maxWaitMs,
-    sessionTimeoutMs: options.sessionTimeoutMs,
+    maxWaitTimeMs: parse.toMs(options.maxWaitS),
+    sessionTimeoutMs: parse.toMs(options.sessionTimeoutS),
     partitionsConcurrently: options.concurrency,
   });
   await consumer.subscribe([topics.cdrs]);

@@ -3,7 +3,7 @@
  * text saying what happened, the amounts exactly (formatAmount: "4.50 USD",
  * "-1.234567 USD") in the account's currency, and what to do next. Pure: no I/O.
  */
-import { BLOCK_THRESHOLD_MICROS, LOW_BALANCE_THRESHOLD_MICROS } from "../balances/types.js";
+import { BLOCK_THRESHOLD_MICROS, LOW_BALANCE_THRESHOLD_MICROS } from "../core/balance-rules.js";
 import { formatAmount } from "../core/money.js";
 import type { BalanceEventMessage } from "../pipeline/messages.js";
 

@@ -14,7 +14,10 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { RawCdr } from "./cdr-generator.js";
 
-/** The answer of a start or renew. */
+/**
+ * The answer of a start or renew (SPEC §8; `GRANT_SCHEMA` in src/api/routes/calls.ts), as a
+ * client sees it: the one declaration the simulator and the tests use.
+ */
 export interface Grant {
   call_id: string;
   allowed: boolean;

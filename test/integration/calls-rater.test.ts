@@ -7,15 +7,16 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApiKey } from "../../src/adapters/postgres/accounts.js";
-import { importDeckSet } from "../../src/adapters/postgres/rate-versions.js";
 import type { KafkaProducer } from "../../src/adapters/kafka/types.js";
 import { applyEntries } from "../../src/balances/write-path.js";
-import { allTopics, topicNames, type Topics } from "../../src/pipeline/topics.js";
-import { TEST_RATES, TEST_SURCHARGES } from "../support/api.js";
+import type { Topics } from "../../src/pipeline/topics.js";
+import type { Grant } from "../../src/tools/switch-simulator.js";
+import { importTestDecks } from "../support/api.js";
 import { balanceRig, credit, type BalanceRig } from "../support/balances.js";
 import { ratestream } from "../support/cli.js";
 import { eventually, metric, startRater, waitReady, type RaterProcess } from "../support/rater.js";
 import { Scope, uniqueName } from "../support/services.js";
+import { testTopics } from "../support/stream.js";
 
 const M = 1_000_000;
 const UK_NUMBER = "+442071234567";
@@ -40,16 +41,6 @@ function price(to: keyof typeof DECK, seconds: number, features: string[] = []):
   let total60 = r.fee * 60 + r.perMinute * billed;
   for (const f of features) total60 += FEATURES[f]! * Math.ceil(seconds / 60) * 60;
   return Math.floor((total60 + 30) / 60);
-}
-
-interface Grant {
-  call_id: string;
-  allowed: boolean;
-  reason: string;
-  granted_seconds: number;
-  final: boolean;
-  held_micros: number;
-  expires_at: string | null;
 }
 
 interface Balance {
@@ -102,17 +93,8 @@ interface Api {
 
 async function sessionRig(scope: Scope): Promise<SessionRig> {
   const rig = await balanceRig(scope);
-  await importDeckSet(rig.pool, {
-    rates: { file: "rates.csv", text: TEST_RATES },
-    surcharges: { file: "surcharges.csv", text: TEST_SURCHARGES },
-  });
-  const topicPrefix = `${uniqueName("calls")}.`;
-  const topics = topicNames(topicPrefix);
-  const admin = await scope.admin();
-  await admin.createTopics(allTopics(topics).map((topic) => ({ topic, partitions: 2 })));
-  scope.defer(() => admin.deleteTopics(allTopics(topics)));
-  const producer = await scope.kafka().producer();
-  scope.defer(() => producer.disconnect());
+  await importTestDecks(rig.pool);
+  const { topicPrefix, topics, producer } = await testTopics(scope, "calls", 2);
   const group = uniqueName("g");
   const switchKey = (await createApiKey(rig.pool, "switch", null)).api_key;
 

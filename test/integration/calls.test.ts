@@ -16,6 +16,7 @@ import { apiRig, type ApiRig } from "../support/api.js";
 import { call } from "../support/balances.js";
 import { renewDueNumbers } from "../../src/recharge/number-renewal.js";
 import { Scope } from "../support/services.js";
+import type { Grant } from "../../src/tools/switch-simulator.js";
 
 const M = 1_000_000n;
 const scope = new Scope();
@@ -58,16 +59,6 @@ function bind(store: CallStore): CallStore {
     list: store.list.bind(store),
     close: store.close.bind(store),
   };
-}
-
-interface Grant {
-  call_id: string;
-  allowed: boolean;
-  reason: string;
-  granted_seconds: number;
-  final: boolean;
-  held_micros: number;
-  expires_at: string | null;
 }
 
 async function start(

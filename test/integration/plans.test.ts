@@ -22,13 +22,14 @@ import { validateCdr } from "../../src/core/cdr.js";
 import { parseDeckSet } from "../../src/core/decks/deck-set.js";
 import { rateCdr } from "../../src/core/rating/rate.js";
 import { buildRateTable, type RateTable } from "../../src/core/rating/rate-table.js";
-import { allTopics, topicNames, type Topics } from "../../src/pipeline/topics.js";
+import type { Topics } from "../../src/pipeline/topics.js";
 import { TEST_NUMBERS, TEST_RATES, TEST_SURCHARGES } from "../support/api.js";
 import { balanceRig, credit, type BalanceRig } from "../support/balances.js";
 import { ratestream } from "../support/cli.js";
 import { rateDeck } from "../support/decks.js";
 import { eventually, startRater, waitReady, type RaterProcess } from "../support/rater.js";
 import { Scope, uniqueName } from "../support/services.js";
+import { testTopics } from "../support/stream.js";
 
 const M = 1_000_000;
 
@@ -110,13 +111,7 @@ beforeAll(async () => {
   const rig = await balanceRig(scope);
   expect(await importDeckSet(rig.pool, DEFAULT_DECKS)).toMatchObject({ plan: "default", version: 1 });
   expect(await importDeckSet(rig.pool, GOLD_DECKS, "gold")).toMatchObject({ plan: "gold", version: 1 });
-  const topicPrefix = `${uniqueName("plans")}.`;
-  const topics = topicNames(topicPrefix);
-  const admin = await scope.admin();
-  await admin.createTopics(allTopics(topics).map((topic) => ({ topic, partitions: 2 })));
-  scope.defer(() => admin.deleteTopics(allTopics(topics)));
-  const producer = await scope.kafka().producer();
-  scope.defer(() => producer.disconnect());
+  const { topicPrefix, topics, admin, producer } = await testTopics(scope, "plans", 2);
   const group = uniqueName("g");
   const rater = startRater({ databaseUrl: rig.databaseUrl, topicPrefix, group });
   scope.defer(() => rater.stop("SIGKILL"));

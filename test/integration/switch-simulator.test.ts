@@ -6,15 +6,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApiKey } from "../../src/adapters/postgres/accounts.js";
-import { importDeckSet } from "../../src/adapters/postgres/rate-versions.js";
 import { applyEntries } from "../../src/balances/write-path.js";
-import { allTopics, topicNames } from "../../src/pipeline/topics.js";
 import { generateCdrs, type RawCdr } from "../../src/tools/cdr-generator.js";
 import { httpSessionApi, runSwitch, type SwitchStats } from "../../src/tools/switch-simulator.js";
-import { TEST_RATES, TEST_SURCHARGES } from "../support/api.js";
+import { importTestDecks } from "../support/api.js";
 import { balanceRig, credit, type BalanceRig } from "../support/balances.js";
 import { eventually, metric, startRater, waitReady, type RaterProcess } from "../support/rater.js";
 import { Scope, uniqueName } from "../support/services.js";
+import { testTopics } from "../support/stream.js";
 
 describe("the switch simulator on a real rater", () => {
   const scope = new Scope();
@@ -26,17 +25,8 @@ describe("the switch simulator on a real rater", () => {
 
   beforeAll(async () => {
     rig = await balanceRig(scope);
-    await importDeckSet(rig.pool, {
-      rates: { file: "rates.csv", text: TEST_RATES },
-      surcharges: { file: "surcharges.csv", text: TEST_SURCHARGES },
-    });
-    const topicPrefix = `${uniqueName("switch")}.`;
-    const topics = topicNames(topicPrefix);
-    const admin = await scope.admin();
-    await admin.createTopics(allTopics(topics).map((topic) => ({ topic, partitions: 2 })));
-    scope.defer(() => admin.deleteTopics(allTopics(topics)));
-    const producer = await scope.kafka().producer();
-    scope.defer(() => producer.disconnect());
+    await importTestDecks(rig.pool);
+    const { topicPrefix, topics, producer } = await testTopics(scope, "switch", 2);
 
     // Two accounts a little above 2.00 (most calls refused or cut), one with room for renews.
     accounts = [await rig.newAccount(), await rig.newAccount(), await rig.newAccount()];

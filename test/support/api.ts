@@ -1,7 +1,9 @@
 /** The HTTP API in-process on a balance rig of the test's own, with a local Stripe fake. */
+import type pg from "pg";
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from "fastify";
 import { createApiKey, revokeApiKey, type ApiKeyRole } from "../../src/adapters/postgres/accounts.js";
 import { createStripePayments } from "../../src/adapters/stripe/stripe-payments.js";
+import { importDeckSet } from "../../src/adapters/postgres/rate-versions.js";
 import { buildApiApp } from "../../src/api/app.js";
 import { RedisCallStore } from "../../src/adapters/redis/call-store.js";
 import { DEFAULT_CALL_SETTINGS, type CallMetrics, type CallSettings } from "../../src/calls/sessions.js";
@@ -35,6 +37,14 @@ export const TEST_NUMBERS = [
 
 /** Features for call sessions: recording 0.02/min, conference 0.05/min. */
 export const TEST_SURCHARGES = surchargeDeck("recording,0.02,2020-01-01", "conference,0.05,2020-01-01");
+
+/** TEST_RATES and TEST_SURCHARGES stored as the default plan's newest version. */
+export async function importTestDecks(pool: pg.Pool): Promise<void> {
+  await importDeckSet(pool, {
+    rates: { file: "rates.csv", text: TEST_RATES },
+    surcharges: { file: "surcharges.csv", text: TEST_SURCHARGES },
+  });
+}
 
 export function testRateTable(): RateTable {
   return buildRateTable(

@@ -17,14 +17,15 @@ import {
   type RecordResult,
   type StoreSnapshot,
 } from "../../src/balances/ports.js";
-import type {
-  AccountSettings,
-  AccountSnapshot,
-  Applied,
-  BalanceEventDraft,
-  EntryKind,
-  EntryRequest,
-  Refused,
+import {
+  NEW_ACCOUNT_SETTINGS,
+  type AccountSettings,
+  type AccountSnapshot,
+  type Applied,
+  type BalanceEventDraft,
+  type EntryKind,
+  type EntryRequest,
+  type Refused,
 } from "../../src/balances/types.js";
 import { encodeSession, isOpen, type CallSession } from "../../src/calls/types.js";
 import { RecordRefusedError, SequenceConflictError } from "../../src/errors.js";
@@ -85,7 +86,7 @@ export class MemoryBalanceStore implements BalanceStore {
   snapshot(accountId: string): Promise<StoreSnapshot | "missing"> {
     const account = this.accounts.get(accountId);
     if (!account) return Promise.resolve("missing");
-    const unconfirmed = [...account.pending].map(([key, value]) => {
+    const pending = [...account.pending].map(([key, value]) => {
       const stored = parseApplyResult(value);
       if (stored.outcome !== "applied") throw new Error(`a refusal stored as pending: ${value}`);
       return {
@@ -97,7 +98,7 @@ export class MemoryBalanceStore implements BalanceStore {
     return Promise.resolve({
       balanceMicros: BigInt(account.state.get("balance")!),
       seq: BigInt(account.state.get("seq")!),
-      unconfirmed,
+      pending,
     });
   }
 
@@ -157,18 +158,6 @@ export interface MemoryEvent extends BalanceEventDraft {
   occurredAt: Date;
 }
 
-export const DEFAULT_SETTINGS: AccountSettings = {
-  version: 0n,
-  trial: false,
-  rechargeMode: "online",
-  autoRechargeEnabled: false,
-  autoRechargeAmountMicros: null,
-  autoRechargeMonthlyLimitMicros: null,
-  offlineReloadMicros: null,
-  offlineThresholdMicros: null,
-  offlineMonthlyMaxMicros: null,
-};
-
 export class MemoryLedger implements Ledger {
   readonly settings = new Map<string, AccountSettings>();
   readonly entries: MemoryEntry[] = [];
@@ -181,7 +170,7 @@ export class MemoryLedger implements Ledger {
   beforeRecord?: (applied: Applied[]) => Promise<void> | void;
 
   addAccount(accountId: string, settings: Partial<AccountSettings> = {}): void {
-    this.settings.set(accountId, { ...DEFAULT_SETTINGS, ...settings });
+    this.settings.set(accountId, { ...NEW_ACCOUNT_SETTINGS, ...settings });
   }
 
   private find(accountId: string, key: string): MemoryEntry | undefined {

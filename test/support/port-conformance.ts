@@ -84,7 +84,7 @@ export function describePortConformance(name: string, makeRig: () => Promise<Por
       expect(snapshot).toMatchObject({ accountId: a, balanceMicros: 0n, seq: 0n, month });
       expect(await rig.store.restore(snapshot)).toBe(true);
       expect(await rig.store.restore(snapshot)).toBe(false);
-      expect(await rig.store.snapshot(a)).toEqual({ balanceMicros: 0n, seq: 0n, unconfirmed: [] });
+      expect(await rig.store.snapshot(a)).toEqual({ balanceMicros: 0n, seq: 0n, pending: [] });
       expect(await rig.ledger.snapshot("no-such-account", month)).toBeUndefined();
     });
 
@@ -112,7 +112,7 @@ export function describePortConformance(name: string, makeRig: () => Promise<Por
       ]);
     });
 
-    it("store: replays an unconfirmed key instead of applying it again; confirm forgets it", async () => {
+    it("store: replays a pending key instead of applying it again; confirm forgets it", async () => {
       const rig = await makeRig();
       const a = await loaded(rig);
       const first = applied(await applyOne(rig, entry(a, "credit:1", 7_000_000n)));
@@ -120,18 +120,18 @@ export function describePortConformance(name: string, makeRig: () => Promise<Por
       expect(again.entries).toEqual(first.entries);
       const snapshot = await rig.store.snapshot(a);
       expect(snapshot).toMatchObject({ balanceMicros: 7_000_000n, seq: 1n });
-      expect(snapshot !== "missing" && snapshot.unconfirmed).toEqual([
+      expect(snapshot !== "missing" && snapshot.pending).toEqual([
         {
           key: "credit:1",
           entries: [{ seq: 1n, amountMicros: 7_000_000n }],
           appliedAtMs: expect.any(Number) as number,
         },
       ]);
-      const appliedAt = snapshot !== "missing" ? snapshot.unconfirmed[0]!.appliedAtMs : 0;
+      const appliedAt = snapshot !== "missing" ? snapshot.pending[0]!.appliedAtMs : 0;
       expect(Math.abs(appliedAt - Date.now())).toBeLessThan(60_000);
       expect(await rig.store.pendingAccounts()).toContain(a);
       await rig.store.confirm(new Map([[a, ["credit:1"]]]));
-      expect(await rig.store.snapshot(a)).toEqual({ balanceMicros: 7_000_000n, seq: 1n, unconfirmed: [] });
+      expect(await rig.store.snapshot(a)).toEqual({ balanceMicros: 7_000_000n, seq: 1n, pending: [] });
       expect(await rig.store.pendingAccounts()).not.toContain(a);
     });
 

@@ -22,6 +22,29 @@ import { config, Scope, uniqueName } from "./services.js";
 
 export const OPENING_MICROS = 20_000_000n;
 
+export interface TestTopics {
+  topicPrefix: string;
+  topics: Topics;
+  admin: KafkaAdmin;
+  producer: KafkaProducer;
+}
+
+/**
+ * Every topic of `topicNames` under a prefix of the test's own (`<name>-<unique>.`),
+ * created with `partitions` and deleted at the end, and a producer on them: what a test
+ * that starts `ratestream run` hands it as `--topic-prefix`.
+ */
+export async function testTopics(scope: Scope, name: string, partitions: number): Promise<TestTopics> {
+  const topicPrefix = `${uniqueName(name)}.`;
+  const topics = topicNames(topicPrefix);
+  const admin = await scope.admin();
+  await admin.createTopics(allTopics(topics).map((topic) => ({ topic, partitions })));
+  scope.defer(() => admin.deleteTopics(allTopics(topics)));
+  const producer = await scope.kafka().producer();
+  scope.defer(() => producer.disconnect());
+  return { topicPrefix, topics, admin, producer };
+}
+
 export interface StreamRig {
   rig: BalanceRig;
   topics: Topics;
@@ -69,13 +92,7 @@ export async function streamRig(scope: Scope, accountCount = 8): Promise<StreamR
     accounts.map((a) => credit(a, "opening", OPENING_MICROS)),
   );
 
-  const topicPrefix = `${uniqueName("r")}.`;
-  const topics = topicNames(topicPrefix);
-  const admin = await scope.admin();
-  await admin.createTopics(allTopics(topics).map((topic) => ({ topic, partitions: 3 })));
-  scope.defer(() => admin.deleteTopics(allTopics(topics)));
-  const producer = await scope.kafka().producer();
-  scope.defer(() => producer.disconnect());
+  const { topicPrefix, topics, admin, producer } = await testTopics(scope, "r", 3);
   const group = uniqueName("g");
 
   const charge = (raw: RawCdr): bigint | undefined => {

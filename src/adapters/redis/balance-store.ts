@@ -129,18 +129,18 @@ export class RedisBalanceStore implements BalanceStore {
     const keys = accountKeys(accountId);
     const reply = await this.redis.rs1_snapshot(keys.state, keys.pending);
     if (reply === MISSING) return "missing";
-    const [balance, seq, ...pending] = reply as string[];
-    const unconfirmed: StoreSnapshot["unconfirmed"] = [];
-    for (let i = 0; i < pending.length; i += 2) {
-      const stored = parseApplyResult(pending[i + 1]!);
-      if (stored.outcome !== "applied") throw new Error(`a refusal stored as pending: ${pending[i + 1]}`);
-      unconfirmed.push({
-        key: pending[i]!,
-        entries: stored.booked.map((b) => ({ seq: b.seq, amountMicros: b.afterMicros - b.beforeMicros })),
-        appliedAtMs: stored.appliedAtMs ?? 0,
+    const [balance, seq, ...stored] = reply as string[];
+    const pending: StoreSnapshot["pending"] = [];
+    for (let i = 0; i < stored.length; i += 2) {
+      const result = parseApplyResult(stored[i + 1]!);
+      if (result.outcome !== "applied") throw new Error(`a refusal stored as pending: ${stored[i + 1]}`);
+      pending.push({
+        key: stored[i]!,
+        entries: result.booked.map((b) => ({ seq: b.seq, amountMicros: b.afterMicros - b.beforeMicros })),
+        appliedAtMs: result.appliedAtMs ?? 0,
       });
     }
-    return { balanceMicros: BigInt(balance!), seq: BigInt(seq!), unconfirmed };
+    return { balanceMicros: BigInt(balance!), seq: BigInt(seq!), pending };
   }
 
   async updateSettings(accountId: string, settings: AccountSettings): Promise<boolean> {

@@ -19,7 +19,7 @@ export function allAccountKeys(accountId: string): string[] {
   return [keys.state, keys.pending];
 }
 
-/** Every account's unconfirmed-entries hash, for SCAN MATCH. */
+/** Every account's pending hash, for SCAN MATCH. */
 export const PENDING_KEY_PATTERN = "rs1:{*}:pending";
 
 export function accountOfPendingKey(key: string): string {

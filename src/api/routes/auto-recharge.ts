@@ -7,7 +7,7 @@ import { randomUUID } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import { updateAccount } from "../../adapters/postgres/accounts.js";
 import { copySettingsToStore } from "../../balances/settings.js";
-import { LOW_BALANCE_THRESHOLD_MICROS } from "../../balances/types.js";
+import { LOW_BALANCE_THRESHOLD_MICROS } from "../../core/balance-rules.js";
 import { applyEntries } from "../../balances/write-path.js";
 import { parseDecimalMicros } from "../../core/money.js";
 import { guarded } from "../auth.js";

@@ -1,6 +1,6 @@
 /** GET …/balance (admin, agent) and GET …/ledger (admin, newest first, cursor pagination). */
 import type { FastifyInstance } from "fastify";
-import { BLOCK_THRESHOLD_MICROS, LOW_BALANCE_THRESHOLD_MICROS } from "../../balances/types.js";
+import { BLOCK_THRESHOLD_MICROS, LOW_BALANCE_THRESHOLD_MICROS } from "../../core/balance-rules.js";
 import { ledgerPage } from "../../adapters/postgres/ledger-history.js";
 import { guarded } from "../auth.js";
 import { ACCOUNT_PARAMS, accountOrFail, balanceAndHolds, int, type ApiDeps } from "../deps.js";

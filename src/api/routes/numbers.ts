@@ -7,7 +7,7 @@
  * The debit's key makes a retry after a crash pay once.
  */
 import type { FastifyInstance } from "fastify";
-import { BLOCK_THRESHOLD_MICROS } from "../../balances/types.js";
+import { BLOCK_THRESHOLD_MICROS } from "../../core/balance-rules.js";
 import { applyEntries, type WriteOutcome } from "../../balances/write-path.js";
 import { NUMBER_TYPES, type NumberType } from "../../core/decks/number-deck.js";
 import { formatAmount } from "../../core/money.js";

@@ -242,13 +242,13 @@ export async function chaosRig(scope: Scope, seed: number, options: ChaosOptions
     // Entries a killed rater applied in Redis but never recorded wait there for their
     // redelivery, while a worker may record later entries of the same account: read them
     // before the ledger, so each such seq is in one of the two.
-    const unconfirmed = new Map<string, { seq: bigint; amountMicros: bigint }[]>();
+    const pending = new Map<string, { seq: bigint; amountMicros: bigint }[]>();
     for (const account of s.accounts) {
       const held = await s.rig.deps.store.snapshot(account);
       if (held !== "missing")
-        unconfirmed.set(
+        pending.set(
           account,
-          held.unconfirmed.flatMap((u) => u.entries),
+          held.pending.flatMap((u) => u.entries),
         );
     }
     const { entries, events } = await snapshot();
@@ -258,7 +258,7 @@ export async function chaosRig(scope: Scope, seed: number, options: ChaosOptions
     for (const account of s.accounts) {
       const recordedRows = entries.filter((e) => e.account_id === account);
       const recordedSeqs = new Set(recordedRows.map((r) => Number(r.seq)));
-      const waiting = (unconfirmed.get(account) ?? [])
+      const waiting = (pending.get(account) ?? [])
         .filter((e) => !recordedSeqs.has(Number(e.seq)))
         .map((e) => ({ seq: String(e.seq), kind: "unrecorded", amount_micros: String(e.amountMicros) }));
       const rows = [...recordedRows, ...waiting].sort((a, b) => Number(a.seq) - Number(b.seq)) as LedgerRow[];

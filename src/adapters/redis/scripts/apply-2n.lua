@@ -6,7 +6,7 @@
   cluster the caller sends one account per call (a call's keys must share a slot).
 
   KEYS[2a-1]  account a's state hash          rs1:{<account>}:state
-  KEYS[2a]    account a's unconfirmed entries rs1:{<account>}:pending  (idempotency key -> result)
+  KEYS[2a]    account a's pending entries     rs1:{<account>}:pending  (idempotency key -> result)
   ARGV[1]     month of the request, "YYYY-MM" UTC (monthly reload limits)
   ARGV[2]     low-balance threshold, ARGV[3] block threshold, micros (core/balance-rules.ts,
               where the crossing rules this script applies are written as pure functions)

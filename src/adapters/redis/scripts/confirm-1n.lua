@@ -2,7 +2,7 @@
   confirm: the ledger has recorded these entries, so their stored results may go. One
   call for many accounts (in a cluster the caller sends one account per call).
 
-  KEYS[a]  account a's unconfirmed entries   rs1:{<account>}:pending
+  KEYS[a]  account a's pending entries       rs1:{<account>}:pending
   ARGV     for each account in KEYS order: N, then N idempotency keys
 
   Returns the number of stored results removed.

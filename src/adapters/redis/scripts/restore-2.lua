@@ -3,7 +3,7 @@
   nothing if the state exists (another process restored it first).
 
   KEYS[1]  account state hash     rs1:{<account>}:state
-  KEYS[2]  unconfirmed entries    rs1:{<account>}:pending
+  KEYS[2]  pending entries        rs1:{<account>}:pending
   ARGV     field, value, field, value, ... (balance, seq, settings and settings_version,
            month-to-date)
 

@@ -2,13 +2,13 @@
   snapshot: one consistent read of an account for reconcile and balance queries.
 
   KEYS[1]  account state hash     rs1:{<account>}:state
-  KEYS[2]  unconfirmed entries    rs1:{<account>}:pending
+  KEYS[2]  pending entries        rs1:{<account>}:pending
 
   Returns
     -1                                  the state is missing
     { balance, seq, key, result, key, result, ... }
                                         balance and seq as strings, then every
-                                        unconfirmed entry's key and stored result
+                                        pending entry's key and stored result
 ]]
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return -1
