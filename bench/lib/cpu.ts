@@ -40,13 +40,14 @@ function processes(): Proc[] {
 export function cpuSeconds(own: Record<string, (number | undefined)[]>): Record<string, number> {
   const all = processes();
   const sum = (procs: Proc[]) => procs.reduce((n, p) => n + p.ticks, 0) / TICKS_PER_SECOND;
-  const postmaster = all.find((p) => /postgres -D \S*\/main\b/.test(p.args));
+  // Every cluster's postmaster and its backends (a second, tuned server may run beside the
+  // machine's own: BENCHMARKS.md "what it would take").
+  const postmasters = new Set(all.filter((p) => /postgres -D \S*\/main\b/.test(p.args)).map((p) => p.pid));
   const result: Record<string, number> = {
     kafka: sum(all.filter((p) => p.args.includes("kafka.Kafka") && p.args.includes("ratestream/state"))),
     redis: sum(all.filter((p) => p.args.startsWith("redis-server 127.0.0.1:6379"))),
-    postgres: postmaster
-      ? sum(all.filter((p) => p.pid === postmaster.pid || p.ppid === postmaster.pid))
-      : NaN,
+    postgres:
+      postmasters.size > 0 ? sum(all.filter((p) => postmasters.has(p.pid) || postmasters.has(p.ppid))) : NaN,
   };
   for (const [name, pids] of Object.entries(own)) {
     result[name] = pids.includes(undefined) ? NaN : sum(all.filter((p) => pids.includes(p.pid)));

@@ -20,7 +20,13 @@ import { openCallSessions } from "./call-sessions.js";
 // Named, so each connection parses and plans it once. The join to accounts gives the
 // currency and writes entries only for accounts that exist (migration 010: accounts are
 // never deleted, so that is what the foreign key it replaced guaranteed).
-const INSERT_ENTRIES = {
+//
+// Every lookup of a batch's rows is a LATERAL ... LIMIT 1 (at most one row matches: a
+// primary or unique key), which Postgres can only run as one index probe per row. As
+// plain joins, a batch of thousands of rows made the planner hash the whole table
+// instead: a scan of every account, and of the whole ledger for the chain check, on
+// every batch, so each CDR cost more as the ledger grew (BENCHMARKS.md, 2026-11-30).
+export const INSERT_ENTRIES = {
   name: "ledger-insert-entries",
   text: `
   insert into ledger_entries (account_id, seq, idempotency_key, kind, amount_micros, balance_after_micros,
@@ -32,20 +38,33 @@ const INSERT_ENTRIES = {
     $8::text[], $9::text[], $10::text[], $11::text[], $12::integer[], $13::text[], $14::timestamptz[])
     as v(account_id, seq, key, kind, amount, after, rate_version, cdr_id, reference, details, plan,
     billed_seconds, prefix, rate_effective_from)
-  join accounts a using (account_id)
+  cross join lateral (select currency from accounts a where a.account_id = v.account_id limit 1) a
   order by v.account_id, v.seq
   on conflict (account_id, idempotency_key) do nothing
   returning account_id, idempotency_key`,
 };
 
+// The entries of these (account, key) pairs, as recorded: the write path's dedupe read.
+export const RECORDED = {
+  name: "ledger-recorded",
+  text: `select l.account_id, l.idempotency_key, l.seq, l.amount_micros, l.balance_after_micros, l.rate_version,
+                entry_details(l.details, l.plan, l.billed_seconds, l.prefix, l.rate_effective_from) as details
+           from unnest($1::text[], $2::text[]) as r(account_id, key)
+           cross join lateral (
+             select * from ledger_entries l
+              where l.account_id = r.account_id and l.idempotency_key = r.key limit 1) l`,
+};
+
 // The accounts of entries that do not follow the ledger's entry before them: no entry
 // seq − 1 (missing), or one that ends at another balance than the entry starts from.
-const UNCHAINED = {
+export const UNCHAINED = {
   name: "ledger-unchained",
   text: `
   select v.account_id, p.seq is null as missing
   from unnest($1::text[], $2::bigint[], $3::bigint[]) as v(account_id, seq, before)
-  left join ledger_entries p on p.account_id = v.account_id and p.seq = v.seq - 1
+  left join lateral (
+    select seq, balance_after_micros from ledger_entries p
+     where p.account_id = v.account_id and p.seq = v.seq - 1 limit 1) p on true
   where p.balance_after_micros is distinct from v.before`,
 };
 
@@ -100,12 +119,7 @@ export class PostgresLedger implements Ledger {
       rate_version: string | null;
       details: Record<string, unknown> | null;
     }>({
-      name: "ledger-recorded",
-      text: `select l.account_id, l.idempotency_key, l.seq, l.amount_micros, l.balance_after_micros, l.rate_version,
-                entry_details(l.details, l.plan, l.billed_seconds, l.prefix, l.rate_effective_from) as details
-           from ledger_entries l
-           join unnest($1::text[], $2::text[]) as r(account_id, key)
-             on l.account_id = r.account_id and l.idempotency_key = r.key`,
+      ...RECORDED,
       values: [requests.map((r) => r.accountId), requests.map((r) => r.key)],
     });
     for (const row of rows) {
