@@ -268,6 +268,11 @@ export function describePortConformance(name: string, makeRig: () => Promise<Por
         entry(a, "cdr:c2", -1_000n, { cdrId: "c2", details: { ...rating, note: "x" } }),
         entry(a, "cdr:c3", -1_000n, { cdrId: "c3", details: { prefix: "44" } }),
         entry(a, "cdr:c4", -1_000n, { cdrId: "c4" }),
+        // Shaped like a rating, but no instant Postgres would take: kept as given.
+        entry(a, "cdr:c5", -1_000n, {
+          cdrId: "c5",
+          details: { ...rating, rate_effective_from: "2026-02-30T00:00:00Z" },
+        }),
       ];
       const reply = (await rig.store.apply(new Map([[a, requests]]), month)).get(a);
       if (reply === "missing" || reply === undefined) throw new Error(`${a} missing`);
@@ -279,6 +284,7 @@ export function describePortConformance(name: string, makeRig: () => Promise<Por
         { ...rating, note: "x" },
         { prefix: "44" },
         null,
+        { ...rating, rate_effective_from: "2026-02-30T00:00:00Z" },
       ]);
       expect(found.get(recordedKey(a, "cdr:c1"))?.rateVersion).toBe(3);
     });

@@ -12,6 +12,7 @@ import type pg from "pg";
 import { eventIdOf, invoiceId } from "../../balances/event-id.js";
 import { recordedKey, type Ledger, type RecordedEntry, type RecordResult } from "../../balances/ports.js";
 import { RecordRefusedError, SequenceConflictError } from "../../errors.js";
+import { formatInstant } from "../../core/time.js";
 import { postgresError } from "./errors.js";
 import { inTransaction, rollBack } from "./transaction.js";
 import type { AccountSnapshot, Applied, BalanceEventDraft } from "../../balances/types.js";
@@ -454,7 +455,15 @@ interface CallRating {
   rate_effective_from: string;
 }
 
-const WHOLE_SECOND_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;
+/**
+ * An instant exactly as formatInstant (core/time.ts) prints it, and so as entry_details()
+ * prints the column back: a string that only looks like one (a 30th of February, a year
+ * past 9999) stays in `details`, where Postgres takes any text.
+ */
+function isPrintedInstant(text: string): boolean {
+  const ms = Date.parse(text);
+  return text.length === 20 && Number.isFinite(ms) && formatInstant(ms * 1000) === text;
+}
 
 /**
  * Details that are exactly a call's rating go to the entry's typed columns (migration 010),
@@ -473,7 +482,7 @@ function callRating(details: Record<string, unknown> | undefined): CallRating | 
     (billed_seconds as number) <= 2_147_483_647 &&
     typeof prefix === "string" &&
     typeof rate_effective_from === "string" &&
-    WHOLE_SECOND_UTC.test(rate_effective_from);
+    isPrintedInstant(rate_effective_from);
   return fits ? (details as unknown as CallRating) : undefined;
 }
 
