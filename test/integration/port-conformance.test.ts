@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { recordCallSession } from "../../src/adapters/postgres/call-sessions.js";
 import { balanceRig } from "../support/balances.js";
 import { describePortConformance } from "../support/port-conformance.js";
-import { INSERT_ENTRIES, RECORDED, UNCHAINED } from "../../src/adapters/postgres/ledger.js";
+import { INSERT_ENTRIES, INSERT_EVENTS, RECORDED, UNCHAINED } from "../../src/adapters/postgres/ledger.js";
 import { Scope } from "../support/services.js";
 
 const scope = new Scope();
@@ -96,6 +96,19 @@ describe("Postgres ledger: a batch's cost does not grow with the ledger", () => 
           text(() => "60"),
           text(() => "44"),
           text(() => "2026-01-01T00:00:00Z"),
+          new Date(),
+        ],
+      ],
+      events: [
+        INSERT_EVENTS,
+        [
+          text((i) => `ev-${i}`),
+          accounts,
+          text(() => "low_balance"),
+          text(() => "-1"),
+          text(() => null as unknown as string),
+          text((i) => `cause-${i}`),
+          text(() => null as unknown as string),
           new Date(),
         ],
       ],

@@ -27,6 +27,9 @@ import { openCallSessions } from "./call-sessions.js";
 // plain joins, a batch of thousands of rows made the planner hash the whole table
 // instead: a scan of every account, and of the whole ledger for the chain check, on
 // every batch, so each CDR cost more as the ledger grew (BENCHMARKS.md, 2026-11-30).
+const ACCOUNT_CURRENCY =
+  "cross join lateral (select currency from accounts a where a.account_id = v.account_id limit 1) a";
+
 export const INSERT_ENTRIES = {
   name: "ledger-insert-entries",
   text: `
@@ -39,7 +42,7 @@ export const INSERT_ENTRIES = {
     $8::text[], $9::text[], $10::text[], $11::text[], $12::integer[], $13::text[], $14::timestamptz[])
     as v(account_id, seq, key, kind, amount, after, rate_version, cdr_id, reference, details, plan,
     billed_seconds, prefix, rate_effective_from)
-  cross join lateral (select currency from accounts a where a.account_id = v.account_id limit 1) a
+  ${ACCOUNT_CURRENCY}
   order by v.account_id, v.seq
   on conflict (account_id, idempotency_key) do nothing
   returning account_id, idempotency_key`,
@@ -71,13 +74,13 @@ export const UNCHAINED = {
 
 // Inserted in the order given (ledger order), so each event's position follows it.
 
-const INSERT_EVENTS = `
+export const INSERT_EVENTS = `
   insert into balance_events (event_id, account_id, type, balance_micros, amount_micros, currency, cause,
     reason, occurred_at)
   select v.event_id, v.account_id, v.type, v.balance, v.amount, a.currency, v.cause, v.reason, $8
   from unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::text[])
     with ordinality as v(event_id, account_id, type, balance, amount, cause, reason, ord)
-  join accounts a using (account_id)
+  ${ACCOUNT_CURRENCY}
   order by v.ord
   on conflict (event_id) do nothing`;
 
@@ -85,7 +88,7 @@ const INSERT_INVOICES = `
   insert into invoices (invoice_id, account_id, amount_micros, currency, cause, created_at)
   select v.invoice_id, v.account_id, v.amount, a.currency, v.cause, $5
   from unnest($1::text[], $2::text[], $3::bigint[], $4::text[]) as v(invoice_id, account_id, amount, cause)
-  join accounts a using (account_id)
+  ${ACCOUNT_CURRENCY}
   on conflict (invoice_id) do nothing`;
 
 // A number bought is the account's in the same transaction as its payment: a taken
@@ -94,7 +97,7 @@ const INSERT_NUMBERS = `
   insert into phone_numbers (number, account_id, number_type, monthly_price_micros, currency, purchased_at)
   select v.number, v.account_id, v.number_type, v.price, a.currency, $5
   from unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) as v(number, account_id, number_type, price)
-  join accounts a using (account_id)`;
+  ${ACCOUNT_CURRENCY}`;
 
 // A CDR settles the open call session of the same account whose call_id is its cdr_id
 // (SPEC §8), in the transaction that records its entry, as apply-2n.lua did in Redis.

@@ -57,7 +57,10 @@ const RECORDED_CHARGES = `
          case when c.cdr_id is null then coalesce(l.prefix, l.details->>'prefix') else c.new_prefix end as prefix,
          case when c.cdr_id is null then l.rate_version else c.new_rate_version end as rate_version
     from unnest($1::text[], $2::text[]) as v(account_id, cdr_id)
-    join ledger_entries l on l.account_id = v.account_id and l.idempotency_key = 'cdr:' || v.cdr_id
+    -- One index probe per call, never a hash of the whole ledger (as ledger.ts does it).
+    cross join lateral (
+      select * from ledger_entries l
+       where l.account_id = v.account_id and l.idempotency_key = 'cdr:' || v.cdr_id limit 1) l
     left join lateral (
       select rc.cdr_id, rc.new_charge_micros, rc.new_prefix, rc.new_rate_version
         from rerated_calls rc
