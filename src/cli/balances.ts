@@ -74,7 +74,7 @@ export function registerBalanceCommands(program: Command): void {
       60,
     )
     .action(async (o: { strandedAfterS: number }) => {
-      const strandedAfterMs = o.strandedAfterS * 1000;
+      const strandedAfterMs = parse.toMs(o.strandedAfterS);
       const summary = await withStores(async (ctx) => {
         const drifted: AccountCheck[] = [];
         const stranded: AccountCheck[] = [];

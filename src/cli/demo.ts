@@ -200,7 +200,7 @@ async function runDemo(o: DemoOptions): Promise<number> {
       );
       const ratedBefore = await ratedSoFar(o.port);
       const started = Date.now();
-      const deadline = started + o.throughputForS * 1000;
+      const deadline = started + parse.toMs(o.throughputForS);
       const cdrs = generateCdrs(Number.MAX_SAFE_INTEGER, {
         seed: Number(runId.slice(-6)),
         accounts,

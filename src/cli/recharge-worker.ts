@@ -90,7 +90,7 @@ async function runRechargeWorker(options: RechargeWorkerOptions): Promise<void> 
       .catch((err: unknown) => logger.warn({ err }, "number renewal failed; will retry"));
   };
   renew();
-  const renewTimer = setInterval(renew, options.renewEveryS * 1000);
+  const renewTimer = setInterval(renew, parse.toMs(options.renewEveryS));
   renewTimer.unref();
 
   // Charges whose answer was lost (a crash, a timeout, a request without Idempotency-Key
@@ -105,7 +105,7 @@ async function runRechargeWorker(options: RechargeWorkerOptions): Promise<void> 
       .catch((err: unknown) => logger.warn({ err }, "resolving pending card charges failed; will retry"));
   };
   resolve();
-  const resolveTimer = setInterval(resolve, options.resolveEveryS * 1000);
+  const resolveTimer = setInterval(resolve, parse.toMs(options.resolveEveryS));
   resolveTimer.unref();
 
   await runBalanceEventWorker({

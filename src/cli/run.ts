@@ -219,14 +219,14 @@ async function runRater(options: RunOptions): Promise<void> {
     touched,
     metrics,
     logger,
-    intervalMs: options.reconcileEveryS * 1000,
+    intervalMs: parse.toMs(options.reconcileEveryS),
   });
   const stranded = sweepStrandedEvery({
     store,
     ledger,
     logger,
     metrics,
-    afterMs: options.strandedAfterS * 1000,
+    afterMs: parse.toMs(options.strandedAfterS),
   });
   const handler = createBatchHandler({
     touched,
